@@ -1,0 +1,81 @@
+"""Checkpoints that survive a crash: atomic writes, clear errors, finding the run to resume."""
+
+import datetime
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+
+RUNS_ROOT = Path("runs")
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """Write `state` to `path` atomically: readers see the old file or the new one, never half.
+
+    torch.save writes to a temporary file in the same folder, which is flushed to disk and
+    then renamed over `path` (a rename within one file system is atomic).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, capstone: str) -> dict:
+    """Read a checkpoint written by this project's `save_checkpoint`, for this capstone."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"No checkpoint at {path}; pass the path of a .pt file in a run's checkpoints/ folder.")
+    try:
+        # weights_only: a checkpoint holds tensors and plain Python values, nothing to execute.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise UserError(
+            f"Could not read the checkpoint {path} ({error}); it may be truncated, so use another one."
+        ) from error
+    if not isinstance(state, dict) or "model" not in state or "capstone" not in state:
+        raise UserError(f"{path} is not a checkpoint of this project; pass one written by train.py.")
+    if state["capstone"] != capstone:
+        raise UserError(
+            f"{path} was trained for the {state['capstone']} capstone, not {capstone}; pass one of this project."
+        )
+    return state
+
+
+def find_checkpoint(resume: bool | str, runs_root: Path = RUNS_ROOT) -> Path:
+    """Which checkpoint `resume=...` means: true is the latest run's last.pt; else a file or a run folder."""
+    if resume is True:
+        candidates = sorted(runs_root.glob("*/checkpoints/last.pt"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise UserError(f"resume=true found no run with checkpoints/last.pt under {runs_root}/; pass resume=PATH.")
+        return candidates[-1]
+    path = Path(str(resume))
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise UserError(
+            f"resume={resume}: no checkpoint there; pass a .pt file or a run folder that holds checkpoints/last.pt."
+        )
+    return path
+
+
+def run_dir_for(resume) -> str:
+    """The folder a run lives in: a new timestamped one, or the folder of the run it resumes.
+
+    Used by Hydra to place the run (`hydra.run.dir` in configs/train.yaml), so that a resumed run
+    keeps writing its metrics and checkpoints where it started.
+    """
+    if resume in (None, False, "false", "null"):
+        return str(RUNS_ROOT / datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    return str(find_checkpoint(True if resume in (True, "true") else resume).parent.parent)

@@ -1,0 +1,106 @@
+"""Where and how a run computes: device, CPU threads, seeds, mixed precision."""
+
+import contextlib
+import random
+import signal
+
+import numpy as np
+import torch
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`auto` takes the fastest device present: a CUDA GPU, then Apple's MPS, then the CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_cpu_threads(threads: int | None) -> None:
+    """Use `threads` intra-op threads on the CPU; None keeps torch's choice.
+
+    Small models on a busy machine often run faster on one thread than on all cores,
+    because the threads wait for each other more than they compute: measure, do not guess.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every random number generator a run uses, so a CPU run repeats exactly."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    """The state of every global generator, saved in checkpoints so a resumed run continues it."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        # As a tensor, so that checkpoints load with torch.load(weights_only=True).
+        "numpy": (name, torch.from_numpy(keys.copy()), pos, has_gauss, cached_gaussian),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((name, keys.numpy(), pos, has_gauss, cached_gaussian))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+AUTOCAST_DTYPES = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
+
+def autocast_dtype(precision) -> torch.dtype | None:
+    """Map `trainer.precision` (32, bf16 or 16) to the dtype autocast computes in."""
+    key = str(precision).removesuffix("-mixed")
+    if key not in AUTOCAST_DTYPES:
+        raise ValueError(f"trainer.precision={precision} is not one of 32, bf16, 16.")
+    return AUTOCAST_DTYPES[key]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed precision for the forward pass, or nothing at full precision."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class StopRequest:
+    """Turns the first Ctrl-C (SIGINT) into a request to stop after the current step.
+
+    The loop checks `requested` between steps, so it can save a consistent checkpoint before it
+    ends; a second Ctrl-C interrupts at once, as usual.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self.requested = False
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nStopping after this step (press Ctrl-C again to quit at once)...", flush=True)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

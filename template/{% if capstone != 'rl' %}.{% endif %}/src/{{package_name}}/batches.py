@@ -1,0 +1,64 @@
+"""Mini-batches from tensors held in memory: no DataLoader workers, no per-sample Python."""
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+Batch = tuple[torch.Tensor, ...]
+
+
+class InMemoryBatches:
+    """Slices of a dataset that lives in memory (on the training device when it fits there).
+
+    Shuffling uses a permutation drawn from `seed` and the epoch number, and the optional
+    `transform` (data augmentation) gets a generator seeded from the epoch and batch index.
+    So epoch 3 is the same whether or not the run was interrupted before it, and a resumed run
+    can start in the middle of an epoch by skipping batches it already trained on.
+    """
+
+    def __init__(
+        self,
+        tensors: Batch,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        transform: Callable[[Batch, torch.Generator], Batch] | None = None,
+        device: torch.device | str = "cpu",
+    ):
+        if len({len(t) for t in tensors}) != 1:
+            raise ValueError("All tensors of a dataset need the same number of samples.")
+        self.tensors = tuple(t.to(device) for t in tensors)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.transform = transform
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.tensors[0])
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return -(-self.num_samples // self.batch_size)
+
+    def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
+        """The batches of epoch `epoch`, from batch number `start` on."""
+        device = self.tensors[0].device
+        if self.shuffle:
+            order = torch.randperm(self.num_samples, generator=torch.Generator().manual_seed(self.seed + epoch))
+            order = order.to(device)
+        for index in range(start, len(self)):
+            rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+            batch = tuple(t[order[rows]] if self.shuffle else t[rows] for t in self.tensors)
+            if self.transform is not None:
+                generator = torch.Generator(device=device).manual_seed(hash((self.seed, epoch, index)) % 2**63)
+                batch = self.transform(batch, generator)
+            yield batch
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self.epoch(0)

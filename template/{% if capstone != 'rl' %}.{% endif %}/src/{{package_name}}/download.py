@@ -1,0 +1,66 @@
+"""Downloading a data file safely: several mirrors, a checksum, and no half-written files."""
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import UserError
+
+CHUNK = 1 << 20
+
+
+class DownloadError(UserError):
+    """No mirror delivered a file with the right checksum."""
+
+
+def download(filename: str, mirrors: list[str], folder: str | Path, md5: str, timeout: float = 60.0) -> Path:
+    """Fetch `filename` into `folder` from the first mirror that serves it with the right md5.
+
+    A file already in `folder` is kept as it is. Bytes go to a temporary file that is renamed
+    into place only after its checksum matched, so an interrupted or corrupt download never
+    looks complete.
+    """
+    folder = Path(folder)
+    target = folder / filename
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for mirror in mirrors:
+        url = f"{mirror.rstrip('/')}/{filename}"
+        try:
+            _fetch(url, target, md5, timeout)
+            return target
+        # URLError, HTTPError and timeouts are OSErrors; a cut connection is an HTTPException.
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            failures.append(f"{url} ({getattr(error, 'reason', error)})")
+    tried = "; ".join(failures) or "no mirrors configured"
+    raise DownloadError(
+        f"Could not download {filename} (tried: {tried}). "
+        f"Download it by hand and place it at {target.resolve()}, then run again."
+    )
+
+
+def _fetch(url: str, target: Path, md5: str, timeout: float) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "deep-capstone"})
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        digest = hashlib.md5()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+            size = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, unit="B", unit_scale=True, desc=target.name, leave=False) as bar:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+        if digest.hexdigest() != md5:
+            raise ValueError(f"md5 {digest.hexdigest()} instead of {md5}")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,43 @@
+"""Test-set evaluation of a checkpoint: metrics.json and plots beside the run that made it."""
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import runtime
+from .batches import InMemoryBatches
+from .checkpoint import load_checkpoint
+from .curves import plot_training_curves
+from .data import load_test
+from .loop import evaluate
+from .model import build_model
+from .plots import plot_test_predictions
+from .task import CAPSTONE, Task
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
+    """Evaluate `cfg.ckpt` on the test split; write metrics.json and plots into its run folder."""
+    path = Path(cfg.ckpt)
+    state = load_checkpoint(path, CAPSTONE)
+    trained = OmegaConf.create(state["config"])  # the run's own config: same model, same data
+    data_cfg = trained.data
+    if cfg.data.root:
+        data_cfg.root = cfg.data.root
+
+    device = runtime.pick_device(cfg.device)
+    model = build_model(trained.model)
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    test_batches = InMemoryBatches(load_test(data_cfg), cfg.batch_size, device=device)
+    metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, Task.from_config(trained.task), device).items()}
+
+    run_dir = path.parent.parent
+    (run_dir / "metrics.json").write_text(
+        json.dumps({**metrics, "checkpoint": str(path), "step": state["step"]}, indent=2)
+    )
+    if cfg.plots:
+        plot_test_predictions(model, test_batches, run_dir)
+        if (run_dir / "metrics.csv").exists():
+            plot_training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")
+    return metrics

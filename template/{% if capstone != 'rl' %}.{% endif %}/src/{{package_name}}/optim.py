@@ -1,0 +1,46 @@
+"""The optimizer and its learning-rate schedule, built from configs/optim/."""
+
+import math
+
+import torch
+from torch import nn
+
+
+def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
+    """AdamW or SGD; weight decay applies to weight matrices and kernels, not to biases or norms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    raise ValueError(f"optim.name={cfg.name} is not adamw or sgd.")
+
+
+def build_scheduler(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """A schedule stepped once per optimizer step.
+
+    onecycle: warm up to `lr`, then anneal to almost zero (fast convergence on short budgets).
+    cosine:   linear warm-up for `warmup_fraction` of the steps, then cosine decay to zero.
+    constant: `lr` throughout.
+    """
+    warmup = max(1, int(cfg.warmup_fraction * total_steps))
+    if cfg.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=cfg.warmup_fraction
+        )
+    if cfg.scheduler == "cosine":
+
+        def warmup_then_cosine(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_cosine)
+    if cfg.scheduler == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ValueError(f"optim.scheduler={cfg.scheduler} is not onecycle, cosine or constant.")
