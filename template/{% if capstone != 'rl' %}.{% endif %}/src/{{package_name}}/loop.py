@@ -43,7 +43,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     runtime.seed_everything(cfg.seed)
 
     # 2. Data: the whole dataset as tensors in memory, on the device when it is a GPU.
-    splits = load_splits(cfg.data, seed=cfg.seed)
+    splits = load_splits(cfg.data)
     transform = train_transform(cfg.data)
     if cfg.trainer.overfit_batches:  # debug mode: learn a few batches by heart, no augmentation
         few = cfg.trainer.overfit_batches * cfg.data.batch_size

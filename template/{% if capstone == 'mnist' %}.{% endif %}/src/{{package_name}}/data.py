@@ -72,7 +72,7 @@ def load_digits(cfg, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
-def load_splits(cfg, seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The training digits split into `train` and `val` (the last `val_size` of a seeded shuffle).
 
     The split has its own seed (`data.split_seed`), so runs with different training seeds are

@@ -32,7 +32,7 @@ def plot_test_predictions(model, batches, out_dir: str | Path, max_mistakes: int
 
     fig, ax = plt.subplots(figsize=(6, 5.5))
     # Logarithmic colours: the few mistakes would be invisible next to the large diagonal.
-    shown = ax.imshow(confusion.clamp(min=1), cmap="Blues", norm=matplotlib.colors.LogNorm())
+    shown = ax.imshow(confusion.clamp(min=1).numpy(), cmap="Blues", norm=matplotlib.colors.LogNorm())
     for true, pred in torch.cartesian_prod(torch.arange(NUM_CLASSES), torch.arange(NUM_CLASSES)).tolist():
         count = confusion[true, pred].item()
         if count:
@@ -52,8 +52,8 @@ def plot_test_predictions(model, batches, out_dir: str | Path, max_mistakes: int
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong.tolist(), strict=False):
-        ax.imshow(images[i, 0] * STD + MEAN, cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"{labels[i]} → {predictions[i]}", fontsize=9, color="firebrick")
+        ax.imshow((images[i, 0] * STD + MEAN).numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"{int(labels[i])} → {int(predictions[i])}", fontsize=9, color="firebrick")
     fig.suptitle(f"{len(wrong)} of {int((predictions != labels).sum())} mistakes (true → predicted)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_dir / "mistakes.png", dpi=120)

@@ -1,0 +1,38 @@
+"""The commands a learner types, run as they would run them (one process each)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # works without `pip install -e .` too
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_train_smoke_then_evaluate(tmp_path):
+    trained = run(str(ROOT / "train.py"), "debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "run/checkpoints/best.pt").is_file()
+
+    evaluated = run(str(ROOT / "evaluate.py"), "ckpt=run/checkpoints/best.pt", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads((tmp_path / "run/metrics.json").read_text())["step"] == 3
+
+
+def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
+    result = run(str(ROOT / "train.py"), "debug=smoke", "trainer.max_epoch=3", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "trainer.max_epoch" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_without_a_checkpoint_says_so(tmp_path):
+    result = run(str(ROOT / "evaluate.py"), "ckpt=missing.pt", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "No checkpoint at missing.pt" in result.stderr
+    assert "Traceback" not in result.stderr
