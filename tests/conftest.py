@@ -1,0 +1,39 @@
+"""Rendering the template for the tests: one render per session, shared by the tests that only read it."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from copier import run_copy
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ROOT / "presets"
+
+
+def load_preset(capstone: str) -> dict:
+    return yaml.safe_load((PRESETS / f"{capstone}.yml").read_text())
+
+
+def render(dst: Path, preset: str = "mnist", **answers) -> Path:
+    """Render presets/<preset>.yml, with `answers` changed, into `dst`, as `copier copy --defaults` does."""
+    run_copy(str(ROOT), dst, data={**load_preset(preset), **answers}, defaults=True, quiet=True, unsafe=False)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def mnist_repo(tmp_path_factory) -> Path:
+    return render(tmp_path_factory.mktemp("render") / "mnist-digits")
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch):
+    """Copier and the update test commit with git; give git a name without touching the user's config."""
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "deep-capstone tests")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "tests@deep-capstone.invalid")
+
+
+def python_env(repo: Path) -> dict:
+    """The environment for running a rendered repo's commands without installing it."""
+    return {**os.environ, "PYTHONPATH": str(repo / "src")}

@@ -1,0 +1,43 @@
+"""copier.yml and presets/: every question has a default, and each preset answers exactly the questions."""
+
+import yaml
+
+from .conftest import PRESETS, ROOT, load_preset
+
+
+class CopierLoader(yaml.SafeLoader):
+    """Reads copier.yml as YAML, keeping Copier's `!include` tag as its pattern."""
+
+
+CopierLoader.add_constructor("!include", lambda loader, node: f"!include {loader.construct_scalar(node)}")
+CONFIG = yaml.load((ROOT / "copier.yml").read_text(), Loader=CopierLoader)
+QUESTIONS = {name: spec for name, spec in CONFIG.items() if not name.startswith("_") and spec.get("when") is not False}
+CAPSTONES = list(QUESTIONS["capstone"]["choices"].values())
+
+
+def test_every_question_has_help_and_a_default():
+    for name, spec in QUESTIONS.items():
+        assert "default" in spec and "help" in spec, name
+
+
+def test_every_capstone_has_a_preset_and_every_preset_a_capstone():
+    assert sorted(CAPSTONES) == sorted(path.stem for path in PRESETS.glob("*.yml"))
+
+
+def test_each_preset_answers_exactly_the_questions():
+    for capstone in CAPSTONES:
+        preset = load_preset(capstone)
+        assert preset["capstone"] == capstone
+        assert set(preset) == set(QUESTIONS), capstone
+
+
+def test_defaults_come_from_the_presets_not_from_copier_yml():
+    derived = {"capstone", "package_name"}  # the choice that selects a preset, and a name derived from another
+    for name, spec in QUESTIONS.items():
+        if name not in derived:
+            assert spec["default"] == f"{{{{ preset.{name} }}}}", name
+
+
+def test_no_tasks_and_no_jinja_extensions_so_no_trust_is_needed():
+    assert "_tasks" not in CONFIG and "_jinja_extensions" not in CONFIG and "_migrations" not in CONFIG
+    assert CONFIG["_envops"]["undefined"] == "jinja2.StrictUndefined"

@@ -1,0 +1,124 @@
+"""The rendered MNIST repository: the right files, valid Python and YAML, composable configs, lint-clean."""
+
+import ast
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from .conftest import render
+
+MNIST_FILES = {
+    ".copier-answers.yml",
+    ".gitignore",
+    "LICENSE",
+    "README.md",
+    "pyproject.toml",
+    "train.py",
+    "evaluate.py",
+    "configs/train.yaml",
+    "configs/eval.yaml",
+    "configs/data/mnist.yaml",
+    "configs/model/cnn.yaml",
+    "configs/model/mlp.yaml",
+    "configs/optim/adamw.yaml",
+    "configs/optim/sgd.yaml",
+    "configs/trainer/default.yaml",
+    "configs/logger/csv.yaml",
+    "configs/experiment/best.yaml",
+    "configs/debug/smoke.yaml",
+    "configs/debug/overfit.yaml",
+    "configs/debug/profile.yaml",
+    *(
+        f"src/mnist_digits/{name}.py"
+        for name in (
+            "__init__ batches checkpoint curves data download errors evaluation fixtures "
+            "loop metrics_csv model optim plots runtime task"
+        ).split()
+    ),
+    "tests/conftest.py",
+    "tests/test_commands.py",
+    "tests/test_download.py",
+    "tests/test_mnist_data.py",
+    "tests/test_training.py",
+}
+
+
+def files_of(repo):
+    return {str(path.relative_to(repo)) for path in repo.rglob("*") if path.is_file()}
+
+
+def test_exactly_the_mnist_files_are_rendered(mnist_repo):
+    assert files_of(mnist_repo) == MNIST_FILES
+
+
+def test_no_template_syntax_is_left(mnist_repo):
+    for name in files_of(mnist_repo):
+        text = (mnist_repo / name).read_text()
+        assert "{{" not in text and "{%" not in text and "jinja" not in name, name
+
+
+def test_every_python_file_parses_and_every_yaml_file_loads(mnist_repo):
+    for path in mnist_repo.rglob("*.py"):
+        ast.parse(path.read_text(), filename=str(path))
+    for path in [*mnist_repo.rglob("*.yaml"), *mnist_repo.rglob("*.yml")]:
+        assert yaml.safe_load(path.read_text()) is not None, path
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["experiment=best"], ["debug=smoke"], ["debug=overfit"], ["debug=profile"], ["model=mlp", "optim=sgd"]],
+)
+def test_hydra_composes_the_training_config(mnist_repo, overrides):
+    with initialize_config_dir(config_dir=str(mnist_repo / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    assert cfg.data.batch_size > 0 and cfg.trainer.max_epochs > 0 and cfg.model.name in ("cnn", "mlp")
+
+
+def test_hydra_composes_the_evaluation_config(mnist_repo):
+    with initialize_config_dir(config_dir=str(mnist_repo / "configs"), version_base="1.3"):
+        cfg = compose("eval", overrides=["ckpt=runs/x/checkpoints/best.pt"])
+    assert cfg.ckpt.endswith("best.pt")
+
+
+def test_the_rendered_repo_is_lint_clean(mnist_repo):
+    for command in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--no-cache", "."], cwd=mnist_repo, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_answers_file_records_the_answers_for_copier_update(mnist_repo):
+    answers = yaml.safe_load((mnist_repo / ".copier-answers.yml").read_text())
+    assert answers["capstone"] == "mnist" and answers["package_name"] == "mnist_digits"
+    assert "_src_path" in answers and "_commit" in answers
+    assert "preset" not in answers and "presets" not in answers  # computed values are not stored
+
+
+@pytest.mark.parametrize(
+    ("license", "first_line"),
+    [("MIT", "MIT License"), ("Apache-2.0", "Apache License"), ("BSD-3-Clause", "BSD 3-Clause License")],
+)
+def test_the_license_answer_picks_the_license_text(tmp_path, license, first_line):
+    repo = render(tmp_path / "repo", license=license, author_name="Grace Hopper")
+    text = (repo / "LICENSE").read_text()
+    assert text.strip().startswith(first_line) and "Grace Hopper" in text
+    assert f'license = "{license}"' in (repo / "pyproject.toml").read_text()
+
+
+def test_no_license_renders_no_license_file(tmp_path):
+    repo = render(tmp_path / "repo", license="none")
+    assert not (repo / "LICENSE").exists()
+    assert "license" not in (repo / "pyproject.toml").read_text()
+
+
+def test_the_answers_reach_the_configs(tmp_path):
+    repo = render(tmp_path / "repo", model="mlp", max_epochs=7, batch_size=64, package_name="digits")
+    train_cfg = yaml.safe_load((repo / "configs/train.yaml").read_text())
+    assert "model: mlp" in (repo / "configs/train.yaml").read_text()
+    assert train_cfg["trainer"]["max_epochs"] == 7 and train_cfg["data"]["batch_size"] == 64
+    assert (repo / "src/digits/loop.py").is_file()
+    assert "from digits.loop import train" in (repo / "train.py").read_text()
