@@ -1,0 +1,71 @@
+"""Every command in README.md, run as a learner would run it (with the paths made temporary)."""
+
+import re
+import shlex
+import subprocess
+import sys
+import venv
+
+import yaml
+
+from .conftest import ROOT
+
+RENDER_AND_TRAIN = [
+    "python -m pip install copier",
+    "copier copy --defaults --data-file presets/mnist.yml . ../my-mnist",
+    "cd ../my-mnist",
+    'python -m pip install -e ".[dev]"',
+    "python train.py",
+]
+TEST_THE_TEMPLATE = ["python -m pip install --group dev", "python -m pytest"]
+UPDATE = ["copier update --defaults"]  # run by tests/test_update.py
+
+
+def readme_commands() -> list[list[str]]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    return [[line.strip() for line in block.splitlines() if line.strip()] for block in blocks]
+
+
+def test_the_readme_shows_exactly_the_commands_these_tests_run():
+    assert readme_commands() == [RENDER_AND_TRAIN, TEST_THE_TEMPLATE, UPDATE]
+
+
+def test_ci_runs_the_readme_test_commands():
+    ci = (ROOT / ".ci/run").read_text().splitlines()
+    assert all(command in ci for command in TEST_THE_TEMPLATE)
+
+
+def run(command: str, cwd, python=sys.executable) -> subprocess.CompletedProcess:
+    args = shlex.split(command)
+    if args[0] == "python":
+        args[0] = str(python)
+    elif args[0] == "copier":
+        args = [str(python), "-m", "copier", *args[1:]]
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_render_install_and_train_as_the_readme_says(tmp_path):
+    install_copier, copy, cd, install, train = RENDER_AND_TRAIN
+    run(install_copier, cwd=tmp_path)  # already there: pip only checks
+    project = tmp_path / "my-mnist"
+    run(copy.replace("../my-mnist", str(project)), cwd=ROOT)
+    assert cd == "cd ../my-mnist" and (project / "train.py").is_file()
+
+    # A fresh virtual environment that sees this one's packages, so the install adds only the project.
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    python = env_dir / "bin" / "python"
+    run(install, cwd=project, python=python)
+    installed = run("python -c 'import mnist_digits; print(mnist_digits.__file__)'", project, python).stdout
+    assert str(project / "src") in installed
+
+    # No network in tests: a fake MNIST in the real format waits where the real one would be downloaded.
+    fixtures = "from mnist_digits.fixtures import write_fake_mnist; write_fake_mnist('data/mnist', n_train=5600)"
+    run(f'python -c "{fixtures}"', cwd=project, python=python)
+    run(train, cwd=project, python=python)
+    runs = list((project / "runs").glob("*/checkpoints/best.pt"))
+    assert len(runs) == 1
+    config = yaml.safe_load((runs[0].parent.parent / "config.yaml").read_text())
+    assert config["data"]["root"] == "data/mnist" and config["trainer"]["max_epochs"] == 3
