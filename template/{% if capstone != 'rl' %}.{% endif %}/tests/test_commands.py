@@ -36,3 +36,17 @@ def test_evaluate_without_a_checkpoint_says_so(tmp_path):
     assert result.returncode == 1
     assert "No checkpoint at missing.pt" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_smoke_training_imports_no_plotting_or_tracking_library(tmp_path):
+    """Start-up stays fast: matplotlib, wandb and lightning load only when a run uses them."""
+    heavy = ("matplotlib", "wandb", "lightning", "pytorch_lightning")
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['train.py', 'debug=smoke', 'hydra.run.dir=run']\n"
+        f"runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')\n"
+        f"print('loaded:', sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = run("-c", code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout
