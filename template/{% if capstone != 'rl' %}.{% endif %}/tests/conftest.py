@@ -10,11 +10,12 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 @pytest.fixture
 def make_cfg(tmp_path):
-    """compose(*overrides): configs/train.yaml in smoke mode, with its fake data under tmp_path."""
+    """compose(*overrides): configs/train.yaml in smoke mode, on fake data under tmp_path, never the network."""
 
     def compose_train(*overrides: str):
+        overrides = ["debug=smoke", f"data.root={tmp_path / 'data'}", "data.mirrors=[]", *overrides]
         with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-            return compose("train", overrides=["debug=smoke", f"data.root={tmp_path / 'data'}", *overrides])
+            return compose("train", overrides=overrides)
 
     return compose_train
 
