@@ -68,4 +68,4 @@ def test_render_install_and_train_as_the_readme_says(tmp_path):
     runs = list((project / "runs").glob("*/checkpoints/best.pt"))
     assert len(runs) == 1
     config = yaml.safe_load((runs[0].parent.parent / "config.yaml").read_text())
-    assert config["data"]["root"] == "data/mnist" and config["trainer"]["max_epochs"] == 3
+    assert config["data"]["root"] == "data/mnist" and config["trainer"]["max_epochs"] == 2

@@ -6,11 +6,11 @@ from torch import nn
 class CNN(nn.Module):
     """Conv blocks (3x3 conv, BatchNorm, ReLU, 2x2 max-pool), then a small classifier head.
 
-    Each block halves the image side (28 -> 14 -> 7) while `channels` widens the features;
+    Each block halves the image side (28 -> 14 -> 7 -> 3) while `channels` widens the features;
     pooling early keeps the arithmetic small, which matters on a CPU.
     """
 
-    def __init__(self, channels=(16, 32), hidden: int = 128, dropout: float = 0.1, num_classes: int = 10):
+    def __init__(self, channels=(16, 32, 64), hidden: int = 128, dropout: float = 0.1, num_classes: int = 10):
         super().__init__()
         blocks, in_channels = [], 1
         for out_channels in channels:
