@@ -74,8 +74,13 @@ def run_dir_for(resume) -> str:
     """The folder a run lives in: a new timestamped one, or the folder of the run it resumes.
 
     Used by Hydra to place the run (`hydra.run.dir` in configs/train.yaml), so that a resumed run
-    keeps writing its metrics and checkpoints where it started.
+    keeps writing its metrics and checkpoints where it started. When `resume` names nothing, the
+    run gets a new folder and train() stops with find_checkpoint's message: errors raised here
+    would reach the user as a page of Hydra internals.
     """
-    if resume in (None, False, "false", "null"):
-        return str(RUNS_ROOT / datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
-    return str(find_checkpoint(True if resume in (True, "true") else resume).parent.parent)
+    if resume not in (None, False, "false", "null"):
+        try:
+            return str(find_checkpoint(True if resume in (True, "true") else resume).parent.parent)
+        except UserError:
+            pass
+    return str(RUNS_ROOT / datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))

@@ -50,3 +50,22 @@ def test_smoke_training_imports_no_plotting_or_tracking_library(tmp_path):
     result = run("-c", code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "loaded: []" in result.stdout
+
+
+def test_resume_true_continues_the_latest_run_in_its_own_folder(tmp_path):
+    first = run(str(ROOT / "train.py"), "debug=smoke", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    resumed = run(str(ROOT / "train.py"), "debug=smoke", "resume=true", "trainer.max_steps=5", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    steps = [row.split(",")[1] for row in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["1", "2", "3", "3", "4", "5", "5"]  # train/loss rows, then the validation row
+
+
+def test_resume_true_without_runs_says_so_in_one_line(tmp_path):
+    result = run(str(ROOT / "train.py"), "debug=smoke", "resume=true", cwd=tmp_path)
+    output = result.stdout + result.stderr  # Hydra logs to stdout
+    assert result.returncode == 1
+    assert "resume=true found no run with checkpoints/last.pt" in output
+    assert "Traceback" not in output
