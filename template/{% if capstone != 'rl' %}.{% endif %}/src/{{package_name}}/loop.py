@@ -186,7 +186,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     minutes = (time.perf_counter() - started) / 60
     if stop.requested:
         log.info(f"Stopped at step {step}; saved {checkpoints / 'last.pt'}. Resume with: python train.py resume=true")
-    log.info(f"Done in {minutes:.1f} min. Best {monitor}={best:.4f}; checkpoints in {checkpoints}")
+    log.info(
+        f"Done in {minutes:.1f} min: best {monitor}={best:.4f}. Run folder: {run_dir}\n"
+        f"Next: python evaluate.py ckpt={checkpoints / 'best.pt'}"
+    )
     return {**val_metrics, f"best/{monitor}": best, "step": step}
 
 

@@ -33,10 +33,11 @@ def plot_test_predictions(model, batches, out_dir: str | Path, max_mistakes: int
     fig, ax = plt.subplots(figsize=(6, 5.5))
     # Logarithmic colours: the few mistakes would be invisible next to the large diagonal.
     shown = ax.imshow(confusion.clamp(min=1).numpy(), cmap="Blues", norm=matplotlib.colors.LogNorm())
+    dark = confusion.max().item() ** 0.6  # cells above this count are dark blue on the log scale
     for true, pred in torch.cartesian_prod(torch.arange(NUM_CLASSES), torch.arange(NUM_CLASSES)).tolist():
         count = confusion[true, pred].item()
         if count:
-            color = "white" if true == pred else "black"
+            color = "white" if count > dark else "black"
             ax.text(pred, true, str(count), ha="center", va="center", fontsize=7, color=color)
     ax.set(xlabel="predicted digit", ylabel="true digit", xticks=range(10), yticks=range(10))
     ax.set_title(f"Confusion matrix: {int(confusion.trace())} of {len(labels)} right")
@@ -54,7 +55,9 @@ def plot_test_predictions(model, batches, out_dir: str | Path, max_mistakes: int
     for ax, i in zip(axes.flat, wrong.tolist(), strict=False):
         ax.imshow((images[i, 0] * STD + MEAN).numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"{int(labels[i])} → {int(predictions[i])}", fontsize=9, color="firebrick")
-    fig.suptitle(f"{len(wrong)} of {int((predictions != labels).sum())} mistakes (true → predicted)", fontsize=10)
+    mistakes = int((predictions != labels).sum())
+    title = f"{len(wrong)} of {mistakes} mistakes (true → predicted)" if mistakes else "No mistakes on the test digits"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(out_dir / "mistakes.png", dpi=120)
     plt.close(fig)
