@@ -12,6 +12,7 @@ from .conftest import render
 
 MNIST_FILES = {
     ".copier-answers.yml",
+    ".github/workflows/ci.yml",
     ".gitignore",
     "LICENSE",
     "README.md",
@@ -122,3 +123,14 @@ def test_the_answers_reach_the_configs(tmp_path):
     assert train_cfg["trainer"]["max_epochs"] == 7 and train_cfg["data"]["batch_size"] == 64
     assert (repo / "src/digits/loop.py").is_file()
     assert "from digits.loop import train" in (repo / "train.py").read_text()
+
+
+def test_the_github_workflow_lints_and_tests_with_tools_the_repo_installs(mnist_repo):
+    workflow = yaml.safe_load((mnist_repo / ".github/workflows/ci.yml").read_text())
+    commands = "\n".join(step.get("run", "") for step in workflow["jobs"]["test"]["steps"])
+    for command in ('pip install -e ".[dev]"', "ruff check .", "ruff format --check .", "python -m pytest"):
+        assert command in commands
+    pyproject = (mnist_repo / "pyproject.toml").read_text()
+    assert 'dev = ["pytest' in pyproject and "ruff" in pyproject
+    python = next(s["with"]["python-version"] for s in workflow["jobs"]["test"]["steps"] if "with" in s)
+    assert python == yaml.safe_load((mnist_repo / ".copier-answers.yml").read_text())["python_version"]

@@ -2,6 +2,7 @@
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from .errors import UserError
 
 CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class DownloadError(UserError):
@@ -34,6 +36,7 @@ def download(filename: str, mirrors: list[str], folder: str | Path, md5: str, ti
     failures = []
     for mirror in mirrors:
         url = f"{mirror.rstrip('/')}/{filename}"
+        log.info(f"Downloading {url}")
         try:
             _fetch(url, target, md5, timeout)
             return target
