@@ -7,16 +7,27 @@ import signal
 import numpy as np
 import torch
 
+from .errors import UserError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """`auto` takes the fastest device present: a CUDA GPU, then Apple's MPS, then the CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"trainer.device={name} is not a device name; use auto, cpu, cuda, cuda:1 or mps.") from None
+    present = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not present.get(device.type, False):
+        raise UserError(
+            f"trainer.device={name}, but this machine has no {device.type} device; use trainer.device=auto."
+        )
+    return device
 
 
 def set_cpu_threads(threads: int | None) -> None:
@@ -64,10 +75,9 @@ AUTOCAST_DTYPES = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 
 def autocast_dtype(precision) -> torch.dtype | None:
     """Map `trainer.precision` (32, bf16 or 16) to the dtype autocast computes in."""
-    key = str(precision).removesuffix("-mixed")
-    if key not in AUTOCAST_DTYPES:
-        raise ValueError(f"trainer.precision={precision} is not one of 32, bf16, 16.")
-    return AUTOCAST_DTYPES[key]
+    if str(precision) not in AUTOCAST_DTYPES:
+        raise UserError(f"trainer.precision={precision} is not one of 32, bf16 or 16.")
+    return AUTOCAST_DTYPES[str(precision)]
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

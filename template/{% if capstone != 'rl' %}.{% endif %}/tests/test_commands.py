@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,10 +34,39 @@ def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
 
 
 def test_evaluate_without_a_checkpoint_says_so(tmp_path):
-    result = run(str(ROOT / "evaluate.py"), "ckpt=missing.pt", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "No checkpoint at missing.pt" in result.stderr
-    assert "Traceback" not in result.stderr
+    for args, message in ((["ckpt=missing.pt"], "No checkpoint at missing.pt"), ([], "Pass ckpt=PATH")):
+        result = run(str(ROOT / "evaluate.py"), *args, cwd=tmp_path)
+        assert result.returncode == 1
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_continue(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "debug=smoke",
+        "trainer.max_steps=null",
+        "trainer.max_epochs=500",
+    ]
+    training = subprocess.Popen(
+        [*command, "hydra.run.dir=run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    metrics = tmp_path / "run/metrics.csv"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until training is under way
+    training.send_signal(signal.SIGINT)
+    output, _ = training.communicate(timeout=120)
+
+    assert training.returncode == 130, output
+    assert "Continue with: python train.py resume=" in output and "Traceback" not in output
+    assert torch_step(tmp_path / "run/checkpoints/last.pt") > 0
 
 
 def test_smoke_training_imports_no_plotting_or_tracking_library(tmp_path):
@@ -69,3 +100,9 @@ def test_resume_true_without_runs_says_so_in_one_line(tmp_path):
     assert result.returncode == 1
     assert "resume=true found no run with checkpoints/last.pt" in output
     assert "Traceback" not in output
+
+
+def torch_step(checkpoint: Path) -> int:
+    import torch
+
+    return torch.load(checkpoint, weights_only=True)["step"]

@@ -56,6 +56,7 @@ class InMemoryBatches:
             rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
             batch = tuple(t[order[rows]] if self.shuffle else t[rows] for t in self.tensors)
             if self.transform is not None:
+                # hash() of a tuple of ints is the same in every process (only str hashes are salted).
                 generator = torch.Generator(device=device).manual_seed(hash((self.seed, epoch, index)) % 2**63)
                 batch = self.transform(batch, generator)
             yield batch

@@ -24,13 +24,17 @@ class DownloadError(UserError):
 def download(filename: str, mirrors: list[str], folder: str | Path, md5: str, timeout: float = 60.0) -> Path:
     """Fetch `filename` into `folder` from the first mirror that serves it with the right md5.
 
-    A file already in `folder` is kept as it is. Bytes go to a temporary file that is renamed
-    into place only after its checksum matched, so an interrupted or corrupt download never
-    looks complete.
+    A file already in `folder` (downloaded before, or placed by hand) is used when its md5 is
+    right. Bytes go to a temporary file that is renamed into place only after its checksum
+    matched, so an interrupted or corrupt download never looks complete.
     """
     folder = Path(folder)
     target = folder / filename
     if target.exists():
+        if file_md5(target) != md5:
+            raise UserError(
+                f"{target} is not the expected file (its md5 differs); delete it and run again to download it."
+            )
         return target
     folder.mkdir(parents=True, exist_ok=True)
     failures = []
@@ -48,6 +52,14 @@ def download(filename: str, mirrors: list[str], folder: str | Path, md5: str, ti
         f"Could not download {filename} (tried: {tried}). "
         f"Download it by hand and place it at {target.resolve()}, then run again."
     )
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _fetch(url: str, target: Path, md5: str, timeout: float) -> None:

@@ -10,6 +10,7 @@ from .batches import InMemoryBatches
 from .checkpoint import load_checkpoint
 from .curves import plot_training_curves
 from .data import load_test
+from .errors import UserError
 from .loop import evaluate
 from .model import build_model
 from .plots import plot_test_predictions
@@ -18,7 +19,11 @@ from .task import CAPSTONE, Task
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Evaluate `cfg.ckpt` on the test split; write metrics.json and plots into its run folder."""
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
     path = Path(cfg.ckpt)
+    if path.is_dir():  # a run folder: its best checkpoint
+        path = path / "checkpoints" / "best.pt"
     state = load_checkpoint(path, CAPSTONE)
     trained = OmegaConf.create(state["config"])  # the run's own config: same model, same data
     data_cfg = trained.data

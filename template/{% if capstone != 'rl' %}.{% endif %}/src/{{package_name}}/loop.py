@@ -46,9 +46,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     splits = load_splits(cfg.data)
     transform = train_transform(cfg.data)
     if cfg.trainer.overfit_batches:  # debug mode: learn a few batches by heart, no augmentation
-        few = cfg.trainer.overfit_batches * cfg.data.batch_size
-        splits = {name: tuple(t[:few] for t in splits["train"]) for name in ("train", "val")}
-        transform = None
+        size = cfg.trainer.overfit_batches * cfg.data.batch_size
+        few = tuple(t[:size] for t in splits["train"])
+        splits, transform = {"train": few, "val": few}, None
     train_batches = InMemoryBatches(
         splits["train"],
         cfg.data.batch_size,
@@ -73,15 +73,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     optimizer = build_optimizer(cfg.optim, model)
     scheduler = build_scheduler(cfg.optim, optimizer, total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # float16 needs loss scaling
-    monitor = cfg.trainer.monitor or task.monitor
-    mode = cfg.trainer.mode or task.mode
+    monitor, mode = choose_monitor(cfg.trainer, task)
 
     # 4. The run's progress. All of it goes into checkpoints, so a resumed run picks up exactly here.
     step, best, bad_epochs = 0, None, 0
     if cfg.resume:
         path = find_checkpoint(cfg.resume)
         state = load_checkpoint(path, CAPSTONE)
-        check_resumable(state["config"], cfg, path)
+        check_resumable(state["config"], cfg, path, steps_per_epoch, state["steps_per_epoch"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -91,7 +90,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         log.info(f"Resumed {path} at step {step} (epoch {step // steps_per_epoch + 1}).")
     metrics_csv = MetricsCSV(run_dir / "metrics.csv", resume_step=step if cfg.resume else None)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    forward = torch.compile(model) if cfg.trainer.compile else model  # shares the weights of `model`
+    net = torch.compile(model) if cfg.trainer.compile else model  # the same weights, compiled when asked
 
     def save(name: str) -> None:
         save_checkpoint(
@@ -102,6 +101,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
                 "step": step,
+                "steps_per_epoch": steps_per_epoch,
                 "best": best,
                 "bad_epochs": bad_epochs,
                 "rng": runtime.rng_state(),
@@ -114,12 +114,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     log.info(f"Training {count_parameters(model):,} parameters on {device} for {last_step:,} steps; run in {run_dir}")
     started = time.perf_counter()
     val_metrics: dict[str, float] = {}
+    # The mean train/loss of the last log_every_n_steps steps, across epoch ends.
+    window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
     with runtime.StopRequest() as stop, profiler(cfg.trainer.profile, run_dir) as profile:
         while step < last_step and not stop.requested:
             epoch, first_batch = divmod(step, steps_per_epoch)
             model.train()
             epoch_totals: dict[str, torch.Tensor] = {}
-            window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
             bar = tqdm(
                 train_batches.epoch(epoch, start=first_batch),
                 desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}",
@@ -130,7 +131,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
             )
             for batch in bar:
                 with runtime.autocast(device, amp_dtype):
-                    loss, stats = task.loss(forward, batch)
+                    loss, stats = task.loss(net, batch)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if cfg.trainer.grad_clip:
@@ -138,6 +139,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
+                lr = scheduler.get_last_lr()[0]  # the rate this step used
                 scheduler.step()
                 step += 1
                 add_to(epoch_totals, stats)
@@ -150,20 +152,20 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
                     mean_loss = float(window_loss) / window_steps
                     check_finite(mean_loss, step, checkpoints)
                     samples_per_s = window_steps * cfg.data.batch_size / (time.perf_counter() - window_start)
-                    lr = scheduler.get_last_lr()[0]
                     metrics_csv.log({"epoch": epoch + 1, "step": step, "train/loss": mean_loss, "lr": lr})
                     bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", samples_per_s=f"{samples_per_s:,.0f}")
                     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
                 if step >= last_step or stop.requested:
                     break
             bar.close()
+            if stop.requested and step % steps_per_epoch:
+                save("last.pt")  # Ctrl-C mid-epoch: keep the progress, validate when the epoch is complete
+                break
 
             # Validate, then keep the best checkpoint by the monitored metric and always the last one.
             train_metrics = {f"train/{k}": v for k, v in task.metrics(epoch_totals).items() if k != "loss"}
-            val_metrics = {f"val/{k}": v for k, v in evaluate(forward, val_batches, task, device, amp_dtype).items()}
+            val_metrics = {f"val/{k}": v for k, v in evaluate(net, val_batches, task, device, amp_dtype).items()}
             check_finite(val_metrics["val/loss"], step, checkpoints)
-            if monitor not in val_metrics:
-                raise UserError(f"trainer.monitor={monitor} is not one of the logged metrics {sorted(val_metrics)}.")
             improved = best is None or (val_metrics[monitor] > best if mode == "max" else val_metrics[monitor] < best)
             if improved:
                 best, bad_epochs = val_metrics[monitor], 0
@@ -185,12 +187,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
 
     minutes = (time.perf_counter() - started) / 60
     if stop.requested:
-        log.info(f"Stopped at step {step}; saved {checkpoints / 'last.pt'}. Resume with: python train.py resume=true")
-    log.info(
-        f"Done in {minutes:.1f} min: best {monitor}={best:.4f}. Run folder: {run_dir}\n"
-        f"Next: python evaluate.py ckpt={checkpoints / 'best.pt'}"
-    )
-    return {**val_metrics, f"best/{monitor}": best, "step": step}
+        log.info(f"Stopped at step {step} after {minutes:.1f} min; saved {checkpoints / 'last.pt'}.")
+        log.info(f"Continue with: python train.py resume={run_dir} (and the overrides this run started with)")
+    else:
+        log.info(
+            f"Done in {minutes:.1f} min: best {monitor}={best:.4f}. Run folder: {run_dir}\n"
+            f"Next: python evaluate.py ckpt={checkpoints / 'best.pt'}"
+        )
+    return {**val_metrics, f"best/{monitor}": best, "step": step, "stopped": stop.requested}
 
 
 @torch.no_grad()
@@ -222,28 +226,68 @@ def check_finite(loss: float, step: int, checkpoints: Path) -> None:
         )
         raise UserError(
             f"The loss became {loss} by step {step}, so training stopped and {kept}; "
-            "lower optim.lr, set trainer.grad_clip, or use trainer.precision=32."
+            "lower optim.lr, set trainer.grad_clip, or (with mixed precision) use trainer.precision=32."
         )
 
 
-def check_resumable(saved: dict, cfg: DictConfig, path: Path) -> None:
-    """Resuming needs the same network and batches; other settings may change (more epochs, say)."""
-    current = OmegaConf.to_container(cfg.model, resolve=True)
-    if saved["model"] != current:
-        changed = sorted(k for k in saved["model"].keys() | current.keys() if saved["model"].get(k) != current.get(k))
+def choose_monitor(trainer_cfg, task) -> tuple[str, str]:
+    """The validation metric that picks best.pt and drives early stopping, and whether more is better."""
+    monitor = trainer_cfg.monitor or task.monitor
+    names = [f"val/{name}" for name in task.metric_names]
+    if monitor not in names:
+        raise UserError(f"trainer.monitor={monitor} is not one of the validation metrics {names}.")
+    default_mode = task.mode if monitor == task.monitor else ("min" if monitor.endswith("loss") else "max")
+    mode = trainer_cfg.mode or default_mode
+    if mode not in ("max", "min"):
+        raise UserError(f"trainer.mode={mode} must be max (higher {monitor} is better) or min.")
+    return monitor, mode
+
+
+# Settings a resumed run may change: where and how fast it runs, how it logs, and when it stops.
+RESUMABLE_CHANGES = (
+    "resume",
+    "data.root",
+    "data.mirrors",
+    "data.download_timeout",
+    "data.eval_batch_size",
+    "trainer.device",
+    "trainer.threads",
+    "trainer.compile",
+    "trainer.max_steps",
+    "trainer.max_epochs",
+    "trainer.early_stopping_patience",
+    "trainer.profile",
+    "logger.",
+)
+
+
+def check_resumable(saved: dict, cfg: DictConfig, path: Path, steps_per_epoch: int, saved_steps: int) -> None:
+    """A resumed run continues the same experiment: it may stop later or log differently, nothing more."""
+    before, now = flatten(saved), flatten(OmegaConf.to_container(cfg, resolve=True))
+    changed = sorted(
+        key
+        for key in before.keys() | now.keys()
+        if before.get(key) != now.get(key) and not key.startswith(RESUMABLE_CHANGES)
+    )
+    if cfg.optim.scheduler == "onecycle" and before.get("trainer.max_epochs") != now.get("trainer.max_epochs"):
+        changed.append("trainer.max_epochs (a one-cycle schedule cannot be stretched)")
+    if changed or steps_per_epoch != saved_steps:
+        changed = changed or ["the number of training batches"]
         raise UserError(
-            f"{path} was trained with a different model ({', '.join(f'model.{k}' for k in changed)}); "
-            "resume with the overrides of that run, which its config.yaml lists."
+            f"{path} was trained with other settings ({', '.join(changed[:5])}); resume with the overrides "
+            f"of that run (its config.yaml lists them all), or start a new run."
         )
-    if saved["data"]["batch_size"] != cfg.data.batch_size:
-        raise UserError(
-            f"{path} was trained with data.batch_size={saved['data']['batch_size']}; resume with that value."
-        )
-    if cfg.optim.scheduler == "onecycle" and saved["trainer"]["max_epochs"] != cfg.trainer.max_epochs:
-        raise UserError(
-            f"{path} planned its one-cycle schedule for trainer.max_epochs={saved['trainer']['max_epochs']}, "
-            "which cannot be stretched; resume with that value, or start a new run."
-        )
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{"optim": {"lr": 0.1}} -> {"optim.lr": 0.1}"""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -5,6 +5,8 @@ import math
 import torch
 from torch import nn
 
+from .errors import UserError
+
 
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
     """AdamW or SGD; weight decay applies to weight matrices and kernels, not to biases or norms."""
@@ -17,7 +19,7 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    raise ValueError(f"optim.name={cfg.name} is not adamw or sgd.")
+    raise UserError(f"optim.name={cfg.name} is not adamw or sgd.")
 
 
 def build_scheduler(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
@@ -43,4 +45,4 @@ def build_scheduler(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> 
         return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_cosine)
     if cfg.scheduler == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    raise ValueError(f"optim.scheduler={cfg.scheduler} is not onecycle, cosine or constant.")
+    raise UserError(f"optim.scheduler={cfg.scheduler} is not onecycle, cosine or constant.")

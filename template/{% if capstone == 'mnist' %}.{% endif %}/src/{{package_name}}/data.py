@@ -56,10 +56,12 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def ensure_files(cfg, split: str) -> list[Path]:
-    """The paths of a split's two files, downloaded into `cfg.root` when they are not there."""
-    if cfg.fixture:
-        write_fake_mnist(cfg.root)
-    return [download(name, list(cfg.mirrors), cfg.root, MD5[name], cfg.download_timeout) for name in FILES[split]]
+    """The paths of a split's two files in `cfg.root`, downloaded when missing, checked by md5."""
+    root = Path(cfg.root).expanduser()
+    if cfg.fixture:  # fake digits, made here: they have no official checksum to check
+        write_fake_mnist(root)
+        return [root / name for name in FILES[split]]
+    return [download(name, list(cfg.mirrors), root, MD5[name], cfg.download_timeout) for name in FILES[split]]
 
 
 def load_digits(cfg, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,6 +2,8 @@
 
 from torch import nn
 
+from .errors import UserError
+
 
 class CNN(nn.Module):
     """Conv blocks (3x3 conv, BatchNorm, ReLU, 2x2 max-pool), then a small classifier head.
@@ -57,4 +59,4 @@ def build_model(cfg) -> nn.Module:
         return CNN(channels=tuple(cfg.channels), hidden=cfg.hidden, dropout=cfg.dropout)
     if cfg.name == "mlp":
         return MLP(hidden=tuple(cfg.hidden), dropout=cfg.dropout)
-    raise ValueError(f"model.name={cfg.name} is not cnn or mlp.")
+    raise UserError(f"model.name={cfg.name} is not cnn or mlp.")
