@@ -111,13 +111,17 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         )
 
     # 5. The loop. An epoch may start in the middle when the run was resumed there.
+    patience = cfg.trainer.early_stopping_patience
+    stopped_early = bool(patience and bad_epochs >= patience)  # a resumed run that had stopped early
+    if stopped_early:
+        log.info(f"This run stopped early already; raise trainer.early_stopping_patience above {bad_epochs} to go on.")
     log.info(f"Training {count_parameters(model):,} parameters on {device} for {last_step:,} steps; run in {run_dir}")
     started = time.perf_counter()
     val_metrics: dict[str, float] = {}
     # The mean train/loss of the last log_every_n_steps steps, across epoch ends.
     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
     with runtime.StopRequest() as stop, profiler(cfg.trainer.profile, run_dir) as profile:
-        while step < last_step and not stop.requested:
+        while step < last_step and not stop.requested and not stopped_early:
             epoch, first_batch = divmod(step, steps_per_epoch)
             model.train()
             epoch_totals: dict[str, torch.Tensor] = {}
@@ -180,10 +184,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
             if improved:
                 save("best.pt")
             save("last.pt")
-            patience = cfg.trainer.early_stopping_patience
-            if patience and bad_epochs >= patience:
+            stopped_early = bool(patience and bad_epochs >= patience)
+            if stopped_early:
                 log.info(f"Early stop: {monitor} did not improve for {patience} epochs.")
-                break
 
     minutes = (time.perf_counter() - started) / 60
     if stop.requested:
