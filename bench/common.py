@@ -28,5 +28,6 @@ def compose_train(repo: Path, overrides: list[str]):
 
 def import_rendered(repo: Path, package: str, *modules: str):
     """Import modules of a rendered package in this process: the benchmarks time the real code."""
-    sys.path.insert(0, str(repo / "src"))
+    if str(repo / "src") not in sys.path:
+        sys.path.insert(0, str(repo / "src"))
     return [importlib.import_module(f"{package}.{module}") for module in modules]

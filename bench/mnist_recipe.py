@@ -12,7 +12,6 @@ Timings on a shared machine are noisy: each repetition is a fresh process, and t
 """
 
 import argparse
-import csv
 import os
 import statistics
 import subprocess
@@ -21,13 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import DEFAULT_MNIST, render
+from common import DEFAULT_MNIST, import_rendered, render
 
 
-def val_accuracies(metrics_csv: Path) -> list[float]:
-    """val/acc after each epoch; metrics.csv also holds train/loss rows, where val/acc is empty."""
-    with metrics_csv.open() as f:
-        return [float(row["val/acc"]) for row in csv.DictReader(f) if row.get("val/acc")]
+def val_accuracies(repo: Path, metrics_csv: Path) -> list[float]:
+    """val/acc after each epoch, read with the rendered project's own metrics.csv reader."""
+    (metrics,) = import_rendered(repo, "mnist_digits", "metrics_csv")
+    return [row["val/acc"] for row in metrics.read_metrics(metrics_csv) if "val/acc" in row]
 
 
 def train_once(repo: Path, run_dir: Path, overrides: list[str]) -> tuple[float, list[float]]:
@@ -40,7 +39,7 @@ def train_once(repo: Path, run_dir: Path, overrides: list[str]) -> tuple[float, 
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"train.py failed ({result.returncode}):\n" + Path(log.name).read_text()[-3000:])
-    return seconds, val_accuracies(run_dir / "metrics.csv")
+    return seconds, val_accuracies(repo, run_dir / "metrics.csv")
 
 
 def main() -> None:

@@ -124,7 +124,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         while step < last_step and not stop.requested and not stopped_early:
             epoch, first_batch = divmod(step, steps_per_epoch)
             model.train()
-            epoch_totals: dict[str, torch.Tensor] = {}
+            epoch_totals: dict[str, torch.Tensor] = {}  # after a mid-epoch resume: the batches from there on
             bar = tqdm(
                 train_batches.epoch(epoch, start=first_batch),
                 desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}",
@@ -192,7 +192,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     if stop.requested:
         log.info(f"Stopped at step {step} after {minutes:.1f} min; saved {checkpoints / 'last.pt'}.")
         log.info(f"Continue with: python train.py resume={run_dir} (and the overrides this run started with)")
-    else:
+    elif best is not None:
         log.info(
             f"Done in {minutes:.1f} min: best {monitor}={best:.4f}. Run folder: {run_dir}\n"
             f"Next: python evaluate.py ckpt={checkpoints / 'best.pt'}"
