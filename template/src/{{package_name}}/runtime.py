@@ -73,11 +73,26 @@ def set_rng_state(state: dict) -> None:
 AUTOCAST_DTYPES = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 
 
-def autocast_dtype(precision) -> torch.dtype | None:
-    """Map `trainer.precision` (32, bf16 or 16) to the dtype autocast computes in."""
+def autocast_dtype(precision, device: torch.device) -> torch.dtype | None:
+    """Map `trainer.precision` (32, bf16, 16 or auto) to the dtype autocast computes in.
+
+    `auto` is bf16 where the hardware computes it natively (CUDA GPUs from Ampere on; CPUs with
+    AVX-512 BF16 or AMX, where it runs convolutions several times faster), else full precision:
+    emulated bf16 would be slower than float32.
+    """
+    if str(precision) == "auto":
+        return torch.bfloat16 if native_bf16(device) else None
     if str(precision) not in AUTOCAST_DTYPES:
-        raise UserError(f"trainer.precision={precision} is not one of 32, bf16 or 16.")
+        raise UserError(f"trainer.precision={precision} is not one of 32, bf16, 16 or auto.")
     return AUTOCAST_DTYPES[str(precision)]
+
+
+def native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return False
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

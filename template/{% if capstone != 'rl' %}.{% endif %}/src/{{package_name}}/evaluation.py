@@ -34,8 +34,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     model = build_model(trained.model)
     model.load_state_dict(state["model"])
     model.to(device).eval()
-    test_batches = InMemoryBatches(load_test(data_cfg), cfg.batch_size, device=device)
-    metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, Task.from_config(trained.task), device).items()}
+    test_batches = InMemoryBatches(load_test(data_cfg), cfg.batch_size or data_cfg.eval_batch_size, device=device)
+    metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, Task.from_config(trained), device).items()}
 
     run_dir = path.parent.parent
     (run_dir / "metrics.json").write_text(

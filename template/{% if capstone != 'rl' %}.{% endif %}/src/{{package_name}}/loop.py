@@ -39,7 +39,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     # 1. Where to compute, and randomness that repeats: same seed, same run (on the CPU).
     runtime.set_cpu_threads(cfg.trainer.threads)
     device = runtime.pick_device(cfg.trainer.device)
-    amp_dtype = runtime.autocast_dtype(cfg.trainer.precision)
+    amp_dtype = runtime.autocast_dtype(cfg.trainer.precision, device)
     runtime.seed_everything(cfg.seed)
 
     # 2. Data: the whole dataset as tensors in memory, on the device when it is a GPU.
@@ -66,7 +66,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
 
     # 3. Model, loss, optimizer and learning-rate schedule. The schedule runs per step.
     model = build_model(cfg.model).to(device)
-    task = Task.from_config(cfg.task)
+    task = Task.from_config(cfg)
     steps_per_epoch = len(train_batches)
     total_steps = cfg.trainer.max_epochs * steps_per_epoch  # the length of the learning-rate schedule
     last_step = min(total_steps, cfg.trainer.max_steps or total_steps)  # max_steps stops early, same schedule
@@ -178,7 +178,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
             metrics_csv.log({"epoch": epoch + 1, "step": step, **train_metrics, **val_metrics})
             log.info(
                 f"epoch {epoch + 1} step {step}: "
-                + " ".join(f"{k}={v:.4f}" for k, v in val_metrics.items())
+                + " ".join(f"{k}={v:.4f}" for k, v in val_metrics.items() if k.count("/") == 1)  # not per class
                 + (" (best)" if improved else "")
             )
             if improved:

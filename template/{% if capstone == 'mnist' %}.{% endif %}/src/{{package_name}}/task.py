@@ -23,7 +23,7 @@ class Task:
 
     @classmethod
     def from_config(cls, cfg) -> "Task":
-        return cls(label_smoothing=cfg.label_smoothing)
+        return cls(label_smoothing=cfg.task.label_smoothing)
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         images, labels = batch

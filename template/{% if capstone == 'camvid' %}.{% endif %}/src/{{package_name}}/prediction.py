@@ -1,0 +1,69 @@
+"""Segmenting any photo with a trained checkpoint, and drawing the classes over it."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from PIL import Image, UnidentifiedImageError
+
+from . import runtime
+from .checkpoint import RUNS_ROOT, load_checkpoint
+from .classes import overlay
+from .errors import UserError
+from .model import build_model
+from .task import CAPSTONE
+
+
+def resolve_checkpoint(ckpt: str | Path | None, runs_root: Path = RUNS_ROOT) -> Path:
+    """A checkpoint file, a run folder (its best.pt) or None (the newest run's best.pt)."""
+    if ckpt is None:
+        candidates = sorted(runs_root.glob("*/checkpoints/best.pt"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise UserError(f"No trained run under {runs_root}/; train one first or pass --ckpt PATH.")
+        return candidates[-1]
+    path = Path(ckpt)
+    return path / "checkpoints" / "best.pt" if path.is_dir() else path
+
+
+class Segmenter:
+    """A trained model with the settings it was trained with: photo in, class ids out."""
+
+    def __init__(self, ckpt: str | Path | None = None, device: str = "auto"):
+        self.checkpoint = resolve_checkpoint(ckpt)
+        state = load_checkpoint(self.checkpoint, CAPSTONE)
+        trained = OmegaConf.create(state["config"])
+        self.size = None if trained.data.size is None else tuple(trained.data.size)  # the working resolution
+        self.device = runtime.pick_device(device)
+        self.model = build_model(trained.model)
+        self.model.load_state_dict(state["model"])
+        self.model.to(self.device).eval()
+
+    @torch.no_grad()
+    def __call__(self, photo: Image.Image) -> torch.Tensor:
+        """Class ids [H, W] for a photo, at the photo's own size."""
+        width, height = photo.size
+        small = photo if self.size is None else photo.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
+        pixels = torch.from_numpy(np.asarray(small).copy()).permute(2, 0, 1)[None].to(self.device)
+        logits = F.interpolate(self.model(pixels).float(), size=(height, width), mode="bilinear", align_corners=False)
+        return logits.argmax(dim=1)[0].cpu()
+
+
+def predict_files(images: list[Path], ckpt: str | Path | None, out_dir: Path, device: str = "auto") -> list[Path]:
+    """Write <name>_overlay.png (the photo with its predicted classes in colour) per image into `out_dir`."""
+    segment = Segmenter(ckpt, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in images:
+        try:
+            with Image.open(path) as image:
+                photo = image.convert("RGB")
+        except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
+            raise UserError(f"Could not read {path} as an image ({error}); pass PNG or JPEG files.") from error
+        classes = segment(photo)
+        pixels = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
+        target = out_dir / f"{Path(path).stem}_overlay.png"
+        Image.fromarray(overlay(pixels, classes).numpy()).save(target)
+        written.append(target)
+    return written
