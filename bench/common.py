@@ -1,8 +1,10 @@
 """What the benchmarks share: rendering the current template, its config and code, the real data."""
 
 import importlib
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -10,6 +12,7 @@ from hydra import compose, initialize_config_dir
 REPO = Path(__file__).resolve().parent.parent
 # Real MNIST training files, beside this checkout on the development machines (never used by tests).
 DEFAULT_MNIST = REPO.parent / "shared" / "datasets" / "mnist" / "raw"
+DEFAULT_CAMVID = REPO.parent / "shared" / "datasets" / "camvid"
 
 
 def render(dest: Path, preset: str = "mnist") -> Path:
@@ -31,3 +34,21 @@ def import_rendered(repo: Path, package: str, *modules: str):
     if str(repo / "src") not in sys.path:
         sys.path.insert(0, str(repo / "src"))
     return [importlib.import_module(f"{package}.{module}") for module in modules]
+
+
+def train_once(repo: Path, run_dir: Path, overrides: list[str]) -> float:
+    """One `python train.py` in a fresh process, as a user runs it: its whole wall time in seconds.
+
+    The output goes to <run_dir>.log (the progress bar stays off the terminal); a failed run ends
+    the benchmark with the tail of that log.
+    """
+    command = [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides]
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    log_path = run_dir.parent / f"{run_dir.name}.log"
+    start = time.perf_counter()
+    with log_path.open("w") as log:
+        result = subprocess.run(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"train.py failed ({result.returncode}):\n" + log_path.read_text()[-3000:])
+    return seconds

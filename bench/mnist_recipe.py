@@ -12,15 +12,11 @@ Timings on a shared machine are noisy: each repetition is a fresh process, and t
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import DEFAULT_MNIST, import_rendered, render
+from common import DEFAULT_MNIST, import_rendered, render, train_once
 
 
 def val_accuracies(repo: Path, metrics_csv: Path) -> list[float]:
@@ -29,16 +25,9 @@ def val_accuracies(repo: Path, metrics_csv: Path) -> list[float]:
     return [row["val/acc"] for row in metrics.read_metrics(metrics_csv) if "val/acc" in row]
 
 
-def train_once(repo: Path, run_dir: Path, overrides: list[str]) -> tuple[float, list[float]]:
-    """One `python train.py` in a fresh process: its whole wall time, and its val/acc per epoch."""
-    command = [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides]
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
-    start = time.perf_counter()
-    with (run_dir.parent / f"{run_dir.name}.log").open("w") as log:  # keep the progress bar off the terminal
-        result = subprocess.run(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"train.py failed ({result.returncode}):\n" + Path(log.name).read_text()[-3000:])
+def train_and_score(repo: Path, run_dir: Path, overrides: list[str]) -> tuple[float, list[float]]:
+    """One `python train.py`: its whole wall time, and its val/acc per epoch."""
+    seconds = train_once(repo, run_dir, overrides)
     return seconds, val_accuracies(repo, run_dir / "metrics.csv")
 
 
@@ -64,7 +53,7 @@ def main() -> None:
         print(f"{recipe}: {repeats} run(s) of python train.py {' '.join(overrides)}", flush=True)
         seconds, final, best = [], [], []
         for index in range(repeats):
-            wall, accs = train_once(repo, Path(tmp) / f"run{index}", overrides)
+            wall, accs = train_and_score(repo, Path(tmp) / f"run{index}", overrides)
             seconds.append(wall)
             final.append(accs[-1])
             best.append(max(accs))

@@ -48,7 +48,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = model_module.build_model(cfg.model).train()
     optimizer = optim.build_optimizer(cfg.optim, model)
-    task = task_module.Task.from_config(cfg.task)
+    task = task_module.Task.from_config(cfg)
     images, labels = data.load_splits(cfg.data)["train"]
     size, count = cfg.data.batch_size, args.warmup + args.steps
     batches = [(images[i * size : (i + 1) * size], labels[i * size : (i + 1) * size]) for i in range(count)]

@@ -21,9 +21,32 @@ def render(dst: Path, preset: str = "mnist", **answers) -> Path:
     return dst
 
 
+CAPSTONES = ("mnist", "camvid")
+
+
 @pytest.fixture(scope="session")
-def mnist_repo(tmp_path_factory) -> Path:
-    return render(tmp_path_factory.mktemp("render") / "mnist-digits")
+def rendered(tmp_path_factory):
+    """rendered(capstone): the repo of that capstone's preset, rendered once per test session."""
+    repos = {}
+
+    def get(capstone: str) -> Path:
+        if capstone not in repos:
+            folder = tmp_path_factory.mktemp("render") / load_preset(capstone)["project_name"]
+            repos[capstone] = render(folder, capstone)
+        return repos[capstone]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def mnist_repo(rendered) -> Path:
+    return rendered("mnist")
+
+
+@pytest.fixture(params=CAPSTONES)
+def capstone_repo(request, rendered) -> tuple[str, Path]:
+    """Each capstone's rendered repo in turn: (capstone, repo)."""
+    return request.param, rendered(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The rendered MNIST repository: the right files, valid Python and YAML, composable configs, lint-clean."""
+"""The rendered repositories: the right files, valid Python and YAML, composable configs, lint-clean."""
 
 import ast
 import subprocess
@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from .conftest import render
 
-MNIST_FILES = {
+SHARED_FILES = {
     ".copier-answers.yml",
     ".github/workflows/ci.yml",
     ".gitignore",
@@ -21,9 +21,6 @@ MNIST_FILES = {
     "evaluate.py",
     "configs/train.yaml",
     "configs/eval.yaml",
-    "configs/data/mnist.yaml",
-    "configs/model/cnn.yaml",
-    "configs/model/mlp.yaml",
     "configs/optim/adamw.yaml",
     "configs/optim/sgd.yaml",
     "configs/trainer/default.yaml",
@@ -32,62 +29,86 @@ MNIST_FILES = {
     "configs/debug/smoke.yaml",
     "configs/debug/overfit.yaml",
     "configs/debug/profile.yaml",
-    *(
-        f"src/mnist_digits/{name}.py"
-        for name in (
-            "__init__ batches checkpoint curves data download errors evaluation fixtures "
-            "loop metrics_csv model optim plots runtime task"
-        ).split()
-    ),
     "tests/conftest.py",
     "tests/test_commands.py",
     "tests/test_download.py",
-    "tests/test_mnist_data.py",
     "tests/test_training.py",
 }
+SHARED_MODULES = "__init__ batches checkpoint curves data download errors evaluation fixtures loop metrics_csv"
+SHARED_MODULES += " model optim plots runtime task"
+
+
+def package_files(package: str, modules: str) -> set[str]:
+    return {f"src/{package}/{name}.py" for name in f"{SHARED_MODULES} {modules}".split()}
+
+
+FILES = {
+    "mnist": SHARED_FILES
+    | package_files("mnist_digits", "")
+    | {"configs/data/mnist.yaml", "configs/model/cnn.yaml", "configs/model/mlp.yaml", "tests/test_mnist_data.py"},
+    "camvid": SHARED_FILES
+    | package_files("camvid_segmentation", "archive augment classes prediction")
+    | {
+        "src/camvid_segmentation/camvid_manifest.tsv",
+        "predict.py",
+        "configs/data/camvid.yaml",
+        "configs/model/unet.yaml",
+        "configs/model/light.yaml",
+        "tests/test_camvid_data.py",
+        "tests/test_camvid_metrics.py",
+        "tests/test_predict.py",
+    },
+}
+# Config overrides that must compose, per capstone (beyond the debug modes and the recipe).
+OVERRIDES = {"mnist": ["model=mlp", "optim=sgd"], "camvid": ["model=light", "optim=sgd"]}
 
 
 def files_of(repo):
     return {str(path.relative_to(repo)) for path in repo.rglob("*") if path.is_file()}
 
 
-def test_exactly_the_mnist_files_are_rendered(mnist_repo):
-    assert files_of(mnist_repo) == MNIST_FILES
+def test_exactly_the_capstones_files_are_rendered(capstone_repo):
+    capstone, repo = capstone_repo
+    assert files_of(repo) == FILES[capstone]
 
 
-def test_no_template_syntax_is_left(mnist_repo):
-    for name in files_of(mnist_repo):
-        text = (mnist_repo / name).read_text()
+def test_no_template_syntax_is_left(capstone_repo):
+    _, repo = capstone_repo
+    for name in files_of(repo):
+        text = (repo / name).read_text()
         assert "{{" not in text and "{%" not in text and "jinja" not in name, name
 
 
-def test_every_python_file_parses_and_every_yaml_file_loads(mnist_repo):
-    for path in mnist_repo.rglob("*.py"):
+def test_every_python_file_parses_and_every_yaml_file_loads(capstone_repo):
+    _, repo = capstone_repo
+    for path in repo.rglob("*.py"):
         ast.parse(path.read_text(), filename=str(path))
-    for path in [*mnist_repo.rglob("*.yaml"), *mnist_repo.rglob("*.yml")]:
+    for path in [*repo.rglob("*.yaml"), *repo.rglob("*.yml")]:
         assert yaml.safe_load(path.read_text()) is not None, path
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [[], ["experiment=best"], ["debug=smoke"], ["debug=overfit"], ["debug=profile"], ["model=mlp", "optim=sgd"]],
-)
-def test_hydra_composes_the_training_config(mnist_repo, overrides):
-    with initialize_config_dir(config_dir=str(mnist_repo / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    assert cfg.data.batch_size > 0 and cfg.trainer.max_epochs > 0 and cfg.model.name in ("cnn", "mlp")
+@pytest.mark.parametrize("overrides", [[], ["experiment=best"], ["debug=smoke"], ["debug=overfit"], ["debug=profile"]])
+def test_hydra_composes_the_training_config(capstone_repo, overrides):
+    capstone, repo = capstone_repo
+    for extra in ([], OVERRIDES[capstone]):
+        with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
+            cfg = compose("train", overrides=[*overrides, *extra])
+        assert cfg.data.batch_size > 0 and cfg.trainer.max_epochs > 0
+        assert (repo / "configs/model" / f"{cfg.model.name}.yaml").is_file()
 
 
-def test_hydra_composes_the_evaluation_config(mnist_repo):
-    with initialize_config_dir(config_dir=str(mnist_repo / "configs"), version_base="1.3"):
+def test_hydra_composes_the_evaluation_config(capstone_repo):
+    _, repo = capstone_repo
+    with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
         cfg = compose("eval", overrides=["ckpt=runs/x/checkpoints/best.pt"])
     assert cfg.ckpt.endswith("best.pt")
 
 
-def test_the_rendered_repo_is_lint_clean(mnist_repo):
+def test_the_rendered_repo_is_lint_clean(capstone_repo):
+    _, repo = capstone_repo
     for command in (["check"], ["format", "--check"]):
         result = subprocess.run(
-            [sys.executable, "-m", "ruff", *command, "--no-cache", "."], cwd=mnist_repo, capture_output=True, text=True
+            [sys.executable, "-m", "ruff", *command, "--no-cache", "."], cwd=repo, capture_output=True, text=True
         )
         assert result.returncode == 0, result.stdout + result.stderr
 

@@ -13,31 +13,37 @@ from .conftest import python_env
 
 
 @pytest.fixture
-def mnist_package(mnist_repo):
+def package(capstone_repo):
     """The rendered package, imported in this process (faster than a new Python for each step)."""
-    sys.path.insert(0, str(mnist_repo / "src"))
-    yield lambda module: importlib.import_module(f"mnist_digits.{module}")
-    sys.path.remove(str(mnist_repo / "src"))
-    for name in [name for name in sys.modules if name.split(".")[0] == "mnist_digits"]:
-        del sys.modules[name]
+    capstone, repo = capstone_repo
+    name = next((repo / "src").iterdir()).name
+    sys.path.insert(0, str(repo / "src"))
+    yield lambda module: importlib.import_module(f"{name}.{module}")
+    sys.path.remove(str(repo / "src"))
+    for loaded in [loaded for loaded in sys.modules if loaded.split(".")[0] == name]:
+        del sys.modules[loaded]
 
 
-def test_smoke_training_then_evaluation_in_process(mnist_repo, mnist_package, tmp_path):
-    with initialize_config_dir(config_dir=str(mnist_repo / "configs"), version_base="1.3"):
+def test_smoke_training_then_evaluation_in_process(capstone_repo, package, tmp_path):
+    _, repo = capstone_repo
+    with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
         train_cfg = compose("train", overrides=["debug=smoke", f"data.root={tmp_path / 'data'}"])
         eval_cfg = compose("eval", overrides=[f"ckpt={tmp_path / 'run/checkpoints/best.pt'}"])
-    summary = mnist_package("loop").train(train_cfg, tmp_path / "run")
-    metrics = mnist_package("evaluation").evaluate_checkpoint(eval_cfg)
+    summary = package("loop").train(train_cfg, tmp_path / "run")
+    metrics = package("evaluation").evaluate_checkpoint(eval_cfg)
 
     assert summary["step"] == 3 and math.isfinite(summary["val/loss"])
-    assert json.loads((tmp_path / "run/metrics.json").read_text())["test/acc"] == metrics["test/acc"]
+    monitored = package("task").Task.monitor.replace("val/", "test/")
+    written = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert written[monitored] == metrics[monitored] and math.isfinite(metrics[monitored])
 
 
-def test_the_rendered_repos_own_tests_pass(mnist_repo):
+def test_the_rendered_repos_own_tests_pass(capstone_repo):
+    _, repo = capstone_repo
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=mnist_repo,
-        env=python_env(mnist_repo),
+        cwd=repo,
+        env=python_env(repo),
         capture_output=True,
         text=True,
         timeout=600,

@@ -29,10 +29,11 @@ MANIFEST = Path(__file__).with_name("camvid_manifest.tsv")
 log = logging.getLogger(__name__)
 
 
-def read_manifest(path: Path = MANIFEST) -> dict[str, dict[str, tuple[int | None, int | None]]]:
+def read_manifest(path: Path | None = None) -> dict[str, dict[str, tuple[int | None, int | None]]]:
     """{split: {file name: (image bytes, annotation bytes)}}; None where a size is not pinned."""
     manifest = {split: {} for split in SPLITS}
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    text = (path or MANIFEST).read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     for line in lines[1:]:  # after the header
         split, name, image_bytes, annotation_bytes = line.split("\t")
         sizes = (
