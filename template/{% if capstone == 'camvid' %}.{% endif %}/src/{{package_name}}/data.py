@@ -102,7 +102,9 @@ def decode_split(cfg, split: str, size: tuple[int, int] | None) -> tuple[torch.T
     cache = root / "cache" / f"{split}_{tag}.pt"
     if cache.is_file():
         cached = torch.load(cache, weights_only=True)
-        return cached["images"], cached["masks"]
+        if cached["names"] == sorted(path.name for path in (root / split).glob("*.png")):
+            return cached["images"], cached["masks"]
+        log.info(f"The files of {root / split} changed since {cache} was written; decoding them again")
 
     names = check_split(root, split, None if cfg.fixture else read_manifest())
     log.info(f"Decoding the {len(names)} {split} images at {tag} resolution (cached for later runs)")

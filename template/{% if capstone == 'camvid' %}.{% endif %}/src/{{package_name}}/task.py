@@ -28,7 +28,10 @@ class Task:
 
     @classmethod
     def from_config(cls, cfg) -> "Task":
-        weights = class_weights(cfg.data) if cfg.task.class_weights else None
+        # Median-frequency weights to the power `task.class_weights`: 1 weighs rare classes fully,
+        # 0.5 halfway (their square root), 0 not at all (plain cross-entropy).
+        power = float(cfg.task.class_weights)
+        weights = class_weights(cfg.data) ** power if power else None
         return cls(class_weights=weights, label_smoothing=cfg.task.label_smoothing)
 
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
