@@ -31,18 +31,21 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         data_cfg.root = cfg.data.root
 
     device = runtime.pick_device(cfg.device)
+    amp_dtype = runtime.autocast_dtype(trained.trainer.precision, device)  # as validation computed it
     model = build_model(trained.model)
     model.load_state_dict(state["model"])
     model.to(device).eval()
     test_batches = InMemoryBatches(load_test(data_cfg), cfg.batch_size or data_cfg.eval_batch_size, device=device)
-    metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, Task.from_config(trained), device).items()}
+    task = Task.from_config(trained)
+    metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, task, device, amp_dtype).items()}
 
     run_dir = path.parent.parent
     (run_dir / "metrics.json").write_text(
         json.dumps({**metrics, "checkpoint": str(path), "step": state["step"]}, indent=2)
     )
     if cfg.plots:
-        plot_test_predictions(model, test_batches, run_dir)
+        with runtime.autocast(device, amp_dtype):
+            plot_test_predictions(model, test_batches, run_dir)
         if (run_dir / "metrics.csv").exists():
             plot_training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")
     return metrics

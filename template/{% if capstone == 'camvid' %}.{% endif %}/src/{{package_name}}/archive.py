@@ -22,7 +22,8 @@ def extract_folder(archive: str | Path, folder: str, target: str | Path) -> None
             members = {}
             for info in zf.infolist():
                 parts = PurePosixPath(info.filename).parts
-                if info.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                # Absolute paths, "..", and Windows drive letters or backslashes could all reach outside `target`.
+                if info.filename.startswith("/") or ".." in parts or ":" in info.filename or "\\" in info.filename:
                     raise UserError(f"{archive} holds the unsafe path {info.filename!r}; it was not extracted.")
                 inside = folder_part(parts, folder)
                 if inside and not info.is_dir():

@@ -14,7 +14,8 @@ def joint_augmentation(crop: tuple[int, int], scale: tuple[float, float], flip: 
 
     `scale` bounds the zoom factor (1 = the stored size, 2 = twice as large); `jitter` the relative
     change of brightness, contrast and saturation. Pixels the crop window takes from outside the
-    image are black with a void mask, so no loss is computed on them.
+    image are filled with black (which the colour jitter may turn grey) and marked void in the
+    mask, so no loss is computed on them.
     """
     crop_h, crop_w = crop
 
@@ -29,12 +30,14 @@ def joint_augmentation(crop: tuple[int, int], scale: tuple[float, float], flip: 
         zoom = uniform(*scale)
         # The crop window's size as a share of the image: affine_grid works in [-1, 1] coordinates.
         span_x, span_y = crop_w / (width * zoom), crop_h / (height * zoom)
-        # Place the window anywhere it still overlaps the image centre line (inside for a small
-        # window, around the image for a window larger than it).
+        # Place the window anywhere inside the image, or, when it is larger than the image (zoomed
+        # out), anywhere that still holds the whole image.
         shift_x = uniform(-1, 1) * (1 - span_x).abs()
         shift_y = uniform(-1, 1) * (1 - span_y).abs()
         mirror = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0) if flip else torch.ones(n, device=device)
         zero = torch.zeros(n, device=device)
+        # theta maps output to input coordinates, in [-1, 1] units:
+        #   x_in = span_x * mirror * x_out + shift_x,  y_in = span_y * y_out + shift_y
         theta = torch.stack(
             [torch.stack([span_x * mirror, zero, shift_x], dim=1), torch.stack([zero, span_y, shift_y], dim=1)], dim=1
         )

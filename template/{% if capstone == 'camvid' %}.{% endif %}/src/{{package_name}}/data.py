@@ -83,12 +83,28 @@ def ensure_dataset(cfg, splits: tuple[str, ...]) -> Path:
         return root
     archive = download(cfg.archive, list(cfg.mirrors), root, md5=None, timeout=cfg.download_timeout)
     log.info(f"Extracting CamVid from {archive}")
-    extract_folder(archive, "CamVid", root)
-    manifest = read_manifest()
-    for split in SPLITS:
-        check_split(root, split, manifest)
+    try:
+        extract_folder(archive, "CamVid", root)
+        manifest = read_manifest()
+        for split in SPLITS:
+            check_split(root, split, manifest)
+    except UserError as error:
+        archive.unlink()  # the next run downloads it afresh instead of extracting the same bad bytes
+        raise UserError(
+            f"The downloaded {archive.name} did not hold CamVid as expected ({error}); it was deleted. Run again, "
+            f"or place the SegNet-layout folders (train/ trainannot/ val/ ...) in {root} by hand."
+        ) from error
     archive.unlink()  # everything it held that we use is in place and checked
     return root
+
+
+def file_signature(root: Path, split: str) -> list[list]:
+    """[name, image bytes, annotation bytes] of every file of a split: what a cache was made from."""
+    return [
+        [path.name, path.stat().st_size, (root / f"{split}annot" / path.name).stat().st_size]
+        for path in sorted((root / split).glob("*.png"))
+        if (root / f"{split}annot" / path.name).is_file()
+    ]
 
 
 def decode_split(cfg, split: str, size: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,10 +117,13 @@ def decode_split(cfg, split: str, size: tuple[int, int] | None) -> tuple[torch.T
     tag = "native" if size is None else f"{size[0]}x{size[1]}"
     cache = root / "cache" / f"{split}_{tag}.pt"
     if cache.is_file():
-        cached = torch.load(cache, weights_only=True)
-        if cached["names"] == sorted(path.name for path in (root / split).glob("*.png")):
-            return cached["images"], cached["masks"]
-        log.info(f"The files of {root / split} changed since {cache} was written; decoding them again")
+        try:
+            cached = torch.load(cache, weights_only=True)
+            if cached["files"] == file_signature(root, split):
+                return cached["images"], cached["masks"]
+            log.info(f"The files of {root / split} changed since {cache} was written; decoding them again")
+        except Exception as error:  # a cache from an older version, or cut short: it is only a cache
+            log.info(f"Could not use {cache} ({error}); decoding again")
 
     names = check_split(root, split, None if cfg.fixture else read_manifest())
     log.info(f"Decoding the {len(names)} {split} images at {tag} resolution (cached for later runs)")
@@ -118,7 +137,8 @@ def decode_split(cfg, split: str, size: tuple[int, int] | None) -> tuple[torch.T
     masks = torch.from_numpy(np.stack([mask for _, mask in pairs]))
     if int(masks.max()) > VOID:
         raise UserError(f"The {split} annotations in {root} hold ids above {VOID}; they are not CamVid class ids.")
-    save_checkpoint({"images": images, "masks": masks, "names": names}, cache)  # an atomic torch.save
+    files = file_signature(root, split)
+    save_checkpoint({"images": images, "masks": masks, "files": files}, cache)  # an atomic torch.save
     return images, masks
 
 
@@ -132,7 +152,7 @@ def read_png(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
                 resample = Image.Resampling.NEAREST if mode == "L" else Image.Resampling.BILINEAR
                 image = image.resize((size[1], size[0]), resample)
             return np.asarray(image)
-    except OSError as error:  # Pillow's error for truncated or corrupt files
+    except (OSError, Image.DecompressionBombError) as error:  # Pillow's errors for corrupt or absurd files
         raise UserError(f"{path} is not a readable PNG ({error}); delete it and run again to download it.") from error
 
 
@@ -183,20 +203,25 @@ def class_weights(cfg) -> torch.Tensor:
     pixels of the images that contain c: rare classes (poles, signs, cyclists) weigh more.
     """
     size = working_size(cfg)
+    _, masks = decode_split(cfg, "train", size)  # from the decode cache after the first run
     root = Path(cfg.root).expanduser()
     cache = root / "cache" / f"class_weights_{'native' if size is None else f'{size[0]}x{size[1]}'}.json"
+    files = file_signature(root, "train")
     if cache.is_file():
-        return torch.tensor(json.loads(cache.read_text())["weights"])
-    _, masks = decode_split(cfg, "train", size)
-    pixels = torch.zeros(len(CLASSES), dtype=torch.float64)  # pixels of class c
-    present = torch.zeros(len(CLASSES), dtype=torch.float64)  # labelled pixels of images that contain c
+        cached = json.loads(cache.read_text())
+        if cached.get("files") == files:
+            return torch.tensor(cached["weights"])
+    class_pixels = torch.zeros(len(CLASSES), dtype=torch.float64)
+    pixels_of_images_with_class = torch.zeros(len(CLASSES), dtype=torch.float64)  # labelled pixels
     for mask in masks:
         counts = torch.bincount(mask.flatten().long(), minlength=VOID + 1)[: len(CLASSES)].double()
-        pixels += counts
-        present += (counts > 0).double() * counts.sum()
-    frequency = pixels / present.clamp(min=1)
-    weights = (frequency.median() / frequency.clamp(min=1e-12)).float()
+        class_pixels += counts
+        pixels_of_images_with_class += (counts > 0).double() * counts.sum()
+    frequency = class_pixels / pixels_of_images_with_class.clamp(min=1)
+    weights = frequency[frequency > 0].median() / frequency
+    weights[frequency == 0] = 1.0  # a class no training image shows: never a target, so any weight is neutral
+    weights = weights.float()
     cache.parent.mkdir(parents=True, exist_ok=True)
     # Unrounded: a run that reads them back must compute exactly the loss of the run that wrote them.
-    cache.write_text(json.dumps({"classes": CLASSES, "weights": weights.tolist()}, indent=1))
+    cache.write_text(json.dumps({"classes": CLASSES, "weights": weights.tolist(), "files": files}))
     return weights

@@ -8,6 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .classes import NUM_CLASSES
+from .errors import UserError
+
 # Mean and standard deviation of the CamVid training pixels per channel (RGB, 0..255 scale).
 MEAN = (105.0, 108.4, 110.3)
 STD = (78.3, 79.5, 78.3)
@@ -16,11 +19,11 @@ STD = (78.3, 79.5, 78.3)
 def build_model(cfg) -> nn.Module:
     """The network that `model.name` in configs/model/ names."""
     if cfg.name == "unet":
-        model = UNet(cfg.num_classes, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout)
+        model = UNet(NUM_CLASSES, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout)
     elif cfg.name == "light":
-        model = LightSegNet(cfg.num_classes, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout)
+        model = LightSegNet(NUM_CLASSES, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout)
     else:
-        raise ValueError(f"Unknown model.name={cfg.name!r}; choose unet or light.")
+        raise UserError(f"model.name={cfg.name} is not a model of this project; use model=unet or model=light.")
     if cfg.channels_last:
         # Convolutions in the channels-last memory layout (N, H, W, C) are faster on CPUs (oneDNN)
         # and on GPUs with tensor cores: 1.5x per training step measured here.
@@ -117,6 +120,8 @@ class LightSegNet(nn.Module):
         )
         self.refine = SeparableResidual(channels[0])
         self.head = nn.Conv2d(channels[0], num_classes, 1)
+        # Padded like the U-Net, so every stride-2 step halves exactly and the upsampled scores line up
+        # with the input pixels (the decoder would cope with odd sizes, but shifted by a fraction of a pixel).
         self.multiple = 4 * 2**depth
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

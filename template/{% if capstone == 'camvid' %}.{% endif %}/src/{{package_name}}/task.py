@@ -37,14 +37,13 @@ class Task:
     def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         images, masks = batch
         masks = masks.long()
-        logits = model(images)
+        logits = model(images).float()  # the loss and the argmax in full precision, also under autocast
         if logits.shape[-2:] != masks.shape[-2:]:
-            logits = F.interpolate(logits.float(), size=masks.shape[-2:], mode="bilinear", align_corners=False)
+            logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)
         weights = None if self.class_weights is None else self.class_weights.to(logits.device)
-        loss = F.cross_entropy(
-            logits.float(), masks, weight=weights, ignore_index=VOID, label_smoothing=self.label_smoothing
-        )
-        # Sums stay on the device: reading them now would make each step wait for the GPU.
+        loss = F.cross_entropy(logits, masks, weight=weights, ignore_index=VOID, label_smoothing=self.label_smoothing)
+        # Sums stay on the device: reading them now would make each step wait for the GPU. The loss
+        # is a mean per image (each image's pixels averaged first), like the loop's other tasks.
         stats = {
             "loss_sum": loss.detach() * len(images),
             "count": len(images),
