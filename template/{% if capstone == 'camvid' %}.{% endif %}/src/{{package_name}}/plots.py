@@ -27,12 +27,16 @@ def plot_test_predictions(model, batches, out_dir: str | Path, examples: int = 6
 
     out_dir = Path(out_dir)
     confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
-    shown = []  # (photo, truth, prediction) of the first test images, at the masks' resolution
+    # Examples spread over the test set: neighbouring video frames would all look alike.
+    every = max(1, batches.num_samples // examples)
+    shown = []  # (photo, truth, prediction) at the masks' resolution
+    index = 0
     for images, masks in batches:
         predictions = predict_masks(model, images, masks.shape[-2:])
         confusion += confusion_matrix(masks.long(), predictions).cpu()
         for image, mask, prediction in zip(images, masks, predictions, strict=True):
-            if len(shown) < examples:
+            index += 1
+            if (index - 1) % every == 0 and len(shown) < examples:
                 photo = F.interpolate(image[None].float(), size=mask.shape, mode="bilinear", align_corners=False)
                 shown.append((photo[0].round().clamp(0, 255).byte().cpu(), mask.cpu(), prediction.cpu()))
     scores = scores_from_confusion(confusion)
