@@ -10,12 +10,11 @@ repetition, so load from other processes hits them alike; compare the medians.
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 from camvid_recipe import linked_data_root
-from common import DEFAULT_CAMVID, compose_train, import_rendered, render
+from common import DEFAULT_CAMVID, compose_train, import_rendered, median_step_seconds, render
 
 # (label, overrides): the default of each model, then the default U-Net without each speed-up.
 VARIANTS = [
@@ -34,17 +33,10 @@ def images_per_second(parts, cfg, batches, warmup: int) -> float:
     optimizer = optim.build_optimizer(cfg.optim, model)
     task = task_module.Task.from_config(cfg)
     dtype = runtime.autocast_dtype(cfg.trainer.precision, torch.device("cpu"))
-    times = []
-    for index, batch in enumerate(batches):
-        started = time.perf_counter()
-        with runtime.autocast(torch.device("cpu"), dtype):
-            loss, _ = task.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if index >= warmup:
-            times.append(time.perf_counter() - started)
-    return len(batches[0][0]) / statistics.median(times)
+    seconds = median_step_seconds(
+        model, optimizer, task, batches, warmup, lambda: runtime.autocast(torch.device("cpu"), dtype)
+    )
+    return len(batches[0][0]) / seconds
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """What the benchmarks share: rendering the current template, its config and code, the real data."""
 
+import contextlib
 import importlib
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -52,3 +54,19 @@ def train_once(repo: Path, run_dir: Path, overrides: list[str]) -> float:
     if result.returncode != 0:
         sys.exit(f"train.py failed ({result.returncode}):\n" + log_path.read_text()[-3000:])
     return seconds
+
+
+def median_step_seconds(model, optimizer, task, batches, warmup: int, autocast=contextlib.nullcontext) -> float:
+    """Median seconds of one full optimizer step (forward, loss, backward, update) over `batches`,
+    after `warmup` untimed steps. `autocast` makes the forward's precision context."""
+    times = []
+    for index, batch in enumerate(batches):
+        started = time.perf_counter()
+        with autocast():
+            loss, _ = task.loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if index >= warmup:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)

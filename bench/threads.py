@@ -11,26 +11,16 @@ swap which goes first), so load from other processes hits both alike; compare th
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from common import DEFAULT_MNIST, compose_train, import_rendered, render
+from common import DEFAULT_MNIST, compose_train, import_rendered, median_step_seconds, render
 
 
 def seconds_per_step(model, optimizer, task, batches, threads: int, warmup: int) -> float:
     """Median seconds of one optimizer step over `batches`, after `warmup` untimed steps."""
     torch.set_num_threads(threads)
-    times = []
-    for index, batch in enumerate(batches):
-        started = time.perf_counter()
-        loss, _ = task.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if index >= warmup:
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return median_step_seconds(model, optimizer, task, batches, warmup)
 
 
 def main() -> None:
