@@ -157,7 +157,19 @@ def read_png(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def working_size(cfg) -> tuple[int, int] | None:
-    return None if cfg.size is None else (int(cfg.size[0]), int(cfg.size[1]))
+    return None if cfg.size is None else pair(cfg, "size", int)
+
+
+def pair(cfg, key: str, kind=float) -> tuple:
+    """data.<key> as (height, width) or (low, high), with a clear error for anything else."""
+    value = cfg[key]
+    try:
+        first, second = (kind(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserError(f"data.{key}={value} must be a pair of numbers, e.g. data.{key}=[180,240].") from None
+    if first <= 0 or second <= 0:
+        raise UserError(f"data.{key}={value} must hold two positive numbers.")
+    return first, second
 
 
 def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -188,8 +200,8 @@ def train_transform(cfg):
     if not cfg.augment:
         return None
     return joint_augmentation(
-        crop=tuple(cfg.crop),
-        scale=tuple(cfg.scale),
+        crop=pair(cfg, "crop", int),
+        scale=pair(cfg, "scale"),
         flip=cfg.flip,
         jitter=cfg.color_jitter,
         void=VOID,
