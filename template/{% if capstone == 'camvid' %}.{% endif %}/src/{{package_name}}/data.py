@@ -180,12 +180,11 @@ def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """
     size = working_size(cfg)
     train = decode_split(cfg, "train", size)
-    val_images, _ = decode_split(cfg, "val", size)
+    val_images, val_small_masks = decode_split(cfg, "val", size)
     _, val_masks = decode_split(cfg, "val", None)
     if cfg.train_on_val:  # a final run: more data, but val/ metrics are no longer held out
         log.warning("data.train_on_val=true: the validation images are trained on, so val/ metrics are optimistic.")
-        val_train = decode_split(cfg, "val", size)
-        train = (torch.cat([train[0], val_train[0]]), torch.cat([train[1], val_train[1]]))
+        train = (torch.cat([train[0], val_images]), torch.cat([train[1], val_small_masks]))
     return {"train": train, "val": (val_images, val_masks)}
 
 
