@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Real MNIST training files, beside this checkout on the development machines (never used by tests).
 DEFAULT_MNIST = REPO.parent / "shared" / "datasets" / "mnist" / "raw"
 DEFAULT_CAMVID = REPO.parent / "shared" / "datasets" / "camvid"
+DEFAULT_IMDB = REPO.parent / "shared" / "datasets" / "imdb" / "aclImdb_train.tar.gz"
 
 
 def render(dest: Path, preset: str = "mnist") -> Path:
@@ -39,7 +40,12 @@ def import_rendered(repo: Path, package: str, *modules: str):
 
 
 def train_once(repo: Path, run_dir: Path, overrides: list[str]) -> float:
-    """One `python train.py` in a fresh process, as a user runs it: its whole wall time in seconds.
+    """One `python train.py` in a fresh process, as a user runs it: its whole wall time in seconds."""
+    return train_measured(repo, run_dir, overrides)[0]
+
+
+def train_measured(repo: Path, run_dir: Path, overrides: list[str]) -> tuple[float, float]:
+    """One `python train.py` in a fresh process: its wall time in seconds and its peak memory (RSS) in MiB.
 
     The output goes to <run_dir>.log (the progress bar stays off the terminal); a failed run ends
     the benchmark with the tail of that log.
@@ -49,11 +55,12 @@ def train_once(repo: Path, run_dir: Path, overrides: list[str]) -> float:
     log_path = run_dir.parent / f"{run_dir.name}.log"
     start = time.perf_counter()
     with log_path.open("w") as log:
-        result = subprocess.run(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)  # the child's own resource usage, peak RSS included
     seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"train.py failed ({result.returncode}):\n" + log_path.read_text()[-3000:])
-    return seconds
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"train.py failed ({os.waitstatus_to_exitcode(status)}):\n" + log_path.read_text()[-3000:])
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
 
 
 def median_step_seconds(model, optimizer, task, batches, warmup: int, autocast=contextlib.nullcontext) -> float:

@@ -21,7 +21,7 @@ def render(dst: Path, preset: str = "mnist", **answers) -> Path:
     return dst
 
 
-CAPSTONES = ("mnist", "camvid")
+CAPSTONES = ("mnist", "camvid", "imdb")
 
 
 @pytest.fixture(scope="session")

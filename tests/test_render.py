@@ -58,9 +58,24 @@ FILES = {
         "tests/test_camvid_metrics.py",
         "tests/test_predict.py",
     },
+    "imdb": SHARED_FILES
+    | package_files("imdb_sentiment", "archive predict text")
+    | {
+        "predict.py",
+        "configs/data/imdb.yaml",
+        "configs/model/bag.yaml",
+        "configs/model/lstm.yaml",
+        "configs/experiment/lstm.yaml",
+        "tests/test_imdb_data.py",
+        "tests/test_predict.py",
+    },
 }
 # Config overrides that must compose, per capstone (beyond the debug modes and the recipe).
-OVERRIDES = {"mnist": ["model=mlp", "optim=sgd"], "camvid": ["model=light", "optim=sgd"]}
+OVERRIDES = {
+    "mnist": ["model=mlp", "optim=sgd"],
+    "camvid": ["model=light", "optim=sgd"],
+    "imdb": ["model=lstm", "optim=sgd"],
+}
 
 
 def files_of(repo):
@@ -95,6 +110,16 @@ def test_hydra_composes_the_training_config(capstone_repo, overrides):
             cfg = compose("train", overrides=[*overrides, *extra])
         assert cfg.data.batch_size > 0 and cfg.trainer.max_epochs > 0
         assert (repo / "configs/model" / f"{cfg.model.name}.yaml").is_file()
+
+
+def test_every_experiment_recipe_composes(capstone_repo):
+    _, repo = capstone_repo
+    recipes = sorted(path.stem for path in (repo / "configs/experiment").glob("*.yaml"))
+    assert "best" in recipes
+    for recipe in recipes:
+        with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
+            cfg = compose("train", overrides=[f"experiment={recipe}"])
+        assert (repo / "configs/model" / f"{cfg.model.name}.yaml").is_file(), recipe
 
 
 def test_hydra_composes_the_evaluation_config(capstone_repo):

@@ -70,6 +70,17 @@ def find_checkpoint(resume: bool | str, runs_root: Path = RUNS_ROOT) -> Path:
     return path
 
 
+def resolve_checkpoint(ckpt: str | Path | None, runs_root: Path = RUNS_ROOT) -> Path:
+    """The checkpoint to predict with: a file, a run folder (its best.pt) or None (the newest run's best.pt)."""
+    if ckpt is None:
+        candidates = sorted(runs_root.glob("*/checkpoints/best.pt"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise UserError(f"No trained run under {runs_root}/; train one first or pass --ckpt PATH.")
+        return candidates[-1]
+    path = Path(ckpt)
+    return path / "checkpoints" / "best.pt" if path.is_dir() else path
+
+
 def run_dir_for(resume) -> str:
     """The folder a run lives in: a new timestamped one, or the folder of the run it resumes.
 

@@ -14,6 +14,11 @@ class InMemoryBatches:
     `transform` (data augmentation) gets a generator seeded from the epoch and batch index.
     So epoch 3 is the same whether or not the run was interrupted before it, and a resumed run
     can start in the middle of an epoch by skipping batches it already trained on.
+
+    `lengths` (texts of different lengths, padded to one) turns on length bucketing: the
+    shuffled samples are cut into pools of `pool_batches` batches, each pool is sorted by length
+    and cut into batches, and the batches are shuffled. A batch then holds samples of similar
+    length, so little of it is padding, while every epoch still mixes the data differently.
     """
 
     def __init__(
@@ -26,6 +31,8 @@ class InMemoryBatches:
         seed: int = 0,
         transform: Callable[[Batch, torch.Generator], Batch] | None = None,
         device: torch.device | str = "cpu",
+        lengths: torch.Tensor | None = None,
+        pool_batches: int = 50,
     ):
         if len({len(t) for t in tensors}) != 1:
             raise ValueError("All tensors of a dataset need the same number of samples.")
@@ -35,6 +42,8 @@ class InMemoryBatches:
         self.drop_last = drop_last
         self.seed = seed
         self.transform = transform
+        self.lengths = lengths.cpu() if lengths is not None and shuffle else None
+        self.pool_batches = pool_batches
 
     @property
     def num_samples(self) -> int:
@@ -50,7 +59,10 @@ class InMemoryBatches:
         """The batches of epoch `epoch`, from batch number `start` on."""
         device = self.tensors[0].device
         if self.shuffle:
-            order = torch.randperm(self.num_samples, generator=torch.Generator().manual_seed(self.seed + epoch))
+            shuffling = torch.Generator().manual_seed(self.seed + epoch)
+            order = torch.randperm(self.num_samples, generator=shuffling)
+            if self.lengths is not None:
+                order = self.bucketed(order, shuffling)
             order = order.to(device)
         for index in range(start, len(self)):
             rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
@@ -60,6 +72,15 @@ class InMemoryBatches:
                 generator = torch.Generator(device=device).manual_seed(hash((self.seed, epoch, index)) % 2**63)
                 batch = self.transform(batch, generator)
             yield batch
+
+    def bucketed(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """`order` rearranged so that consecutive batches hold samples of similar length."""
+        pool = self.pool_batches * self.batch_size
+        # A stable sort keeps the random order among samples of equal length.
+        pools = [rows[self.lengths[rows].argsort(stable=True)] for rows in order.split(pool)]
+        batches = list(torch.cat(pools).split(self.batch_size))
+        short = [batches.pop()] if len(batches[-1]) < self.batch_size else []  # stays last, so slicing lines up
+        return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=generator)] + short)
 
     def __iter__(self) -> Iterator[Batch]:
         return self.epoch(0)

@@ -45,7 +45,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     )
     if cfg.plots:
         with runtime.autocast(device, amp_dtype):
-            plot_test_predictions(model, test_batches, run_dir)
+            plot_test_predictions(model, test_batches, run_dir, data_cfg)
         if (run_dir / "metrics.csv").exists():
             plot_training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")
     return metrics

@@ -57,6 +57,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         seed=cfg.seed,
         transform=transform,
         device=device,
+        lengths=splits.get("train_lengths"),  # texts: batches of similar lengths (see batches.py)
     )
     val_batches = InMemoryBatches(splits["val"], cfg.data.eval_batch_size, device=device)
     if len(train_batches) == 0:

@@ -31,8 +31,10 @@ def build_scheduler(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> 
     """
     warmup = max(1, int(cfg.warmup_fraction * total_steps))
     if cfg.scheduler == "onecycle":
+        # OneCycleLR divides by (warm-up steps - 1): a warm-up of exactly one step would divide by zero.
+        pct_start = cfg.warmup_fraction if round(cfg.warmup_fraction * total_steps, 6) != 1 else 1.5 / total_steps
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=cfg.warmup_fraction
+            optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=pct_start
         )
     if cfg.scheduler == "cosine":
 

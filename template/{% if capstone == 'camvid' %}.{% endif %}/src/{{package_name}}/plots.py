@@ -18,8 +18,12 @@ def predict_masks(model, images: torch.Tensor, size: tuple[int, int]) -> torch.T
     return logits.argmax(dim=1)
 
 
-def plot_test_predictions(model, batches, out_dir: str | Path, examples: int = 6) -> list[Path]:
-    """Write iou_per_class.png and predictions.png (photo, truth, prediction) into `out_dir`."""
+def plot_test_predictions(model, batches, out_dir: str | Path, data_cfg=None, examples: int = 6) -> list[Path]:
+    """Write iou_per_class.png and predictions.png (photo, truth, prediction) into `out_dir`.
+
+    The batches hold all it draws; `data_cfg` (the test data's settings) is part of the shared
+    contract for capstones whose pictures need the raw files.
+    """
     import matplotlib  # imported here: training never pays for matplotlib's start-up
 
     matplotlib.use("Agg")

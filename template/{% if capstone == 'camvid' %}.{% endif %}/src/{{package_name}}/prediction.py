@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import runtime
-from .checkpoint import RUNS_ROOT, load_checkpoint
+from .checkpoint import load_checkpoint, resolve_checkpoint
 from .classes import overlay
 from .errors import UserError
 from .model import build_model
@@ -17,17 +17,6 @@ from .task import CAPSTONE
 
 CAMVID_HEIGHT = 360  # the photos the model learnt from are 360 pixels high (at data.size=null)
 MAX_OVERLAY_HEIGHT = 720  # larger photos are drawn at this height, so a phone photo does not fill memory
-
-
-def resolve_checkpoint(ckpt: str | Path | None, runs_root: Path = RUNS_ROOT) -> Path:
-    """A checkpoint file, a run folder (its best.pt) or None (the newest run's best.pt)."""
-    if ckpt is None:
-        candidates = sorted(runs_root.glob("*/checkpoints/best.pt"), key=lambda p: p.stat().st_mtime)
-        if not candidates:
-            raise UserError(f"No trained run under {runs_root}/; train one first or pass --ckpt PATH.")
-        return candidates[-1]
-    path = Path(ckpt)
-    return path / "checkpoints" / "best.pt" if path.is_dir() else path
 
 
 class Segmenter:

@@ -19,8 +19,12 @@ def predict(model, batches) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.cat(images), torch.cat(labels), torch.cat(predictions)
 
 
-def plot_test_predictions(model, batches, out_dir: str | Path, max_mistakes: int = 36) -> list[Path]:
-    """Write confusion_matrix.png and mistakes.png into `out_dir`."""
+def plot_test_predictions(model, batches, out_dir: str | Path, data_cfg=None, max_mistakes: int = 36) -> list[Path]:
+    """Write confusion_matrix.png and mistakes.png into `out_dir`.
+
+    The batches hold all it draws; `data_cfg` (the test data's settings) is part of the shared
+    contract for capstones whose pictures need the raw files.
+    """
     import matplotlib  # imported here: training never pays for matplotlib's start-up
 
     matplotlib.use("Agg")

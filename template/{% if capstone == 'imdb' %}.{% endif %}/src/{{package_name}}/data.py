@@ -1,0 +1,186 @@
+"""IMDB: finding or downloading the reviews, reading them, and turning them into token ids.
+
+The Large Movie Review Dataset (Maas et al., 2011) is one archive, aclImdb_v1.tar.gz, with one
+text file per review: aclImdb/{train,test}/{neg,pos}/<id>_<rating>.txt. Reading and tokenizing
+25,000 reviews takes seconds, so the token ids are cached in root/cache/, keyed by the settings
+and the files they came from: a second run starts training at once.
+"""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .archive import extract_reviews
+from .checkpoint import save_checkpoint
+from .download import download
+from .errors import UserError
+from .fixtures import write_fake_imdb_archive
+from .text import TOKENIZER, Vocabulary, lengths_of, tokenize
+
+LABELS = ("neg", "pos")  # the folders of label 0 (negative) and label 1 (positive)
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reviews:
+    texts: list[str]
+    labels: list[int]
+    files: list[str]  # e.g. "test/pos/123_9.txt", for finding a review again
+
+
+def ensure_reviews(cfg, split: str) -> Path:
+    """root/aclImdb holding the split's reviews; the archive is downloaded and extracted when missing."""
+    root = Path(cfg.root).expanduser()
+    folder = root / "aclImdb"
+    if has_split(folder, split):
+        return folder
+    if cfg.fixture and not (root / cfg.archive).exists():
+        write_fake_imdb_archive(root / cfg.archive)  # fake reviews have no official checksum to check
+    archive = download(cfg.archive, list(cfg.mirrors), root, None if cfg.fixture else cfg.md5, cfg.download_timeout)
+    log.info(f"Extracting the reviews of {archive}")
+    extract_reviews(archive, root)
+    if not has_split(folder, split):
+        raise UserError(f"{archive} holds no aclImdb/{split}/ reviews; delete it and run again to download it.")
+    return folder
+
+
+def has_split(folder: Path, split: str) -> bool:
+    return all((folder / split / label).is_dir() for label in LABELS)
+
+
+def clean(text: str) -> str:
+    """The review as a reader sees it: the HTML line breaks in about half of them become spaces."""
+    return text.replace("<br />", " ").replace("<br/>", " ").strip()
+
+
+def read_reviews(folder: Path, split: str) -> Reviews:
+    """All reviews of a split, negative then positive, each in file-name order. Empty files are skipped."""
+    reviews, empty = Reviews([], [], []), []
+    for label, name in enumerate(LABELS):
+        for path in sorted((folder / split / name).glob("*.txt")):
+            try:
+                text = clean(path.read_text(encoding="utf-8", errors="replace"))
+            except OSError as error:
+                raise UserError(f"Could not read {path} ({error}); delete {folder} and run again.") from error
+            if not text:
+                empty.append(path.name)
+                continue
+            reviews.texts.append(text)
+            reviews.labels.append(label)
+            reviews.files.append(f"{split}/{name}/{path.name}")
+    if empty:
+        log.warning(f"Skipped {len(empty)} empty review files in {folder / split}: {', '.join(empty[:5])}")
+    if not reviews.texts:
+        raise UserError(f"{folder / split} holds no reviews; delete {folder} and run again to download them.")
+    return reviews
+
+
+def file_signature(folder: Path, split: str) -> str:
+    """A digest of the names and sizes of a split's review files: what a cache was made from."""
+    digest = hashlib.sha1()
+    for name in LABELS:
+        for path in sorted((folder / split / name).glob("*.txt")):
+            digest.update(f"{name}/{path.name} {path.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def read_cache(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as error:  # cut short, or from another version: it is only a cache
+        log.info(f"Could not use {path} ({error}); tokenizing again")
+        return None
+
+
+def check_settings(cfg) -> None:
+    for key in ("val_size", "min_count", "vocab_size", "max_tokens"):
+        if not isinstance(cfg[key], int) or cfg[key] < 1:
+            raise UserError(f"data.{key}={cfg[key]} must be a whole number of at least 1.")
+
+
+def encoded_training_reviews(cfg) -> dict:
+    """The vocabulary and the token ids and labels of `train` and `val`, from the cache when it fits.
+
+    Exact duplicate reviews (about 100) are dropped first, so that no review is in both `train`
+    and `val`. The vocabulary is learnt from the `train` reviews only: validation stays unseen.
+    """
+    check_settings(cfg)
+    folder = ensure_reviews(cfg, "train")
+    keys = ("min_count", "vocab_size", "max_tokens", "val_size", "split_seed", "train_on_val")
+    settings = {key: cfg[key] for key in keys} | {"tokenizer": TOKENIZER, "files": file_signature(folder, "train")}
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    cache = folder.parent / "cache" / f"train-{key}.pt"
+    if (cached := read_cache(cache)) is not None:
+        return cached
+
+    log.info(f"Tokenizing the training reviews in {folder} (cached for later runs in {cache.parent})")
+    reviews = read_reviews(folder, "train")
+    first = {}  # text -> index of its first copy
+    for i, text in enumerate(reviews.texts):
+        first.setdefault(text, i)
+    unique = sorted(first.values())
+    if not 0 < cfg.val_size < len(unique):
+        raise UserError(f"data.val_size={cfg.val_size} must be between 1 and {len(unique) - 1}.")
+    order = torch.randperm(len(unique), generator=torch.Generator().manual_seed(cfg.split_seed))
+    train = [unique[i] for i in order[: -cfg.val_size]]
+    val = [unique[i] for i in order[-cfg.val_size :]]
+    if cfg.train_on_val:  # a final run: more data, but val/ metrics are no longer held out
+        train = train + val
+    tokenized = [tokenize(text) for text in reviews.texts]
+    vocabulary = Vocabulary.build((tokenized[i] for i in train), cfg.min_count, cfg.vocab_size)
+    labels = torch.tensor(reviews.labels)
+
+    def encode(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return vocabulary.encode([tokenized[i] for i in rows], cfg.max_tokens), labels[rows]
+
+    encoded = {"settings": key, "vocabulary": vocabulary.words[2:], "train": encode(train), "val": encode(val)}
+    save_checkpoint(encoded, cache)  # an atomic torch.save
+    return encoded
+
+
+def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor] | torch.Tensor]:
+    """Token ids int32 [N, longest] and labels int64 [N] of `train` and `val`.
+
+    With `data.bucket`, also `train_lengths`: the loop then batches reviews of similar length.
+    """
+    encoded = encoded_training_reviews(cfg)
+    if cfg.train_on_val:
+        log.warning("data.train_on_val=true: the validation reviews are trained on, so val/ metrics are optimistic.")
+    splits = {"train": encoded["train"], "val": encoded["val"]}
+    if cfg.bucket:
+        splits["train_lengths"] = lengths_of(encoded["train"][0])
+    return splits
+
+
+def load_vocabulary(cfg) -> Vocabulary:
+    return Vocabulary(encoded_training_reviews(cfg)["vocabulary"])
+
+
+def test_reviews(cfg) -> Reviews:
+    """The test reviews as text, in the order of load_test's rows."""
+    return read_reviews(ensure_reviews(cfg, "test"), "test")
+
+
+def load_test(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and labels of the 25,000 test reviews, with the training vocabulary (cached too)."""
+    encoded = encoded_training_reviews(cfg)
+    folder = ensure_reviews(cfg, "test")
+    cache = folder.parent / "cache" / f"test-{encoded['settings']}-{file_signature(folder, 'test')[:16]}.pt"
+    if (cached := read_cache(cache)) is not None:
+        return cached["test"]
+    reviews = read_reviews(folder, "test")
+    vocabulary = Vocabulary(encoded["vocabulary"])
+    test = vocabulary.encode([tokenize(text) for text in reviews.texts], cfg.max_tokens), torch.tensor(reviews.labels)
+    save_checkpoint({"test": test}, cache)
+    return test
+
+
+def train_transform(cfg):
+    """No augmentation for text: returns None (the loop then trains on the reviews as they are)."""
+    return None

@@ -1,0 +1,45 @@
+"""A tiny IMDB in the real archive format, for `debug=smoke` and the tests.
+
+aclImdb_v1.tar.gz as the original lays it out: aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt,
+with a few unlabelled reviews in train/unsup/ and the README. Reviews are filler words with a few
+words of their sentiment (and one of the other, as noise) and HTML line breaks: easy to learn.
+"""
+
+import io
+import random
+import tarfile
+from pathlib import Path
+
+POSITIVE = "great wonderful superb moving brilliant loved beautiful best enjoyable masterpiece".split()
+NEGATIVE = "awful boring terrible waste worst dull poorly stupid mess disappointing".split()
+FILLER = "the a film movie plot actor scene story it was and of to in this director cast music ending".split()
+
+
+def fake_review(rng: random.Random, positive: bool) -> str:
+    own, other = (POSITIVE, NEGATIVE) if positive else (NEGATIVE, POSITIVE)
+    words = rng.choices(FILLER, k=rng.randint(5, 30)) + rng.choices(own, k=4) + rng.choices(other, k=1)
+    rng.shuffle(words)
+    middle = len(words) // 2
+    return " ".join(words[:middle]).capitalize() + ".<br /><br />" + " ".join(words[middle:]) + "!"
+
+
+def write_fake_imdb_archive(path: str | Path, per_class: dict | None = None, seed: int = 0) -> Path:
+    """Write a fake aclImdb_v1.tar.gz to `path` (60 train and 30 test reviews per class by default)."""
+    path = Path(path)
+    per_class = per_class or {"train": 60, "test": 30}
+    rng = random.Random(seed)
+    files = {"aclImdb/README": "A tiny fake of the Large Movie Review Dataset, for tests.\n"}
+    for split, n in per_class.items():
+        for label, ratings in (("pos", (7, 8, 9, 10)), ("neg", (1, 2, 3, 4))):
+            for i in range(n):
+                files[f"aclImdb/{split}/{label}/{i}_{rng.choice(ratings)}.txt"] = fake_review(rng, label == "pos")
+    for i in range(5):  # unlabelled reviews, which the capstone leaves in the archive
+        files[f"aclImdb/train/unsup/{i}_0.txt"] = fake_review(rng, rng.random() < 0.5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path

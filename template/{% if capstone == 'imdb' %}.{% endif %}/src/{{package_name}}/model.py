@@ -1,0 +1,99 @@
+"""The networks: a fastText-style bag of n-grams, and a bidirectional LSTM. Token ids in, 2 logits out."""
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .errors import UserError
+from .text import PAD, lengths_of
+
+NUM_CLASSES = 2  # negative, positive
+HASH_PRIME = 1_000_003  # mixes the ids of an n-gram into one number before it is reduced to a bucket
+
+
+def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
+    """Drop the columns that are padding in every review of the batch (most are, without bucketing)."""
+    return tokens[:, : max(1, int(lengths_of(tokens).max()))].long()
+
+
+def hashed_ngrams(tokens: torch.Tensor, n: int, first_row: int, buckets: int) -> torch.Tensor:
+    """Ids of the n-grams (n consecutive tokens) of each review: first_row + hash(ids) % buckets.
+
+    [B, L] -> [B, L - n + 1]; an n-gram that reaches into the padding gets PAD. Hashing gives
+    every possible n-gram a row without a dictionary of the millions there are (the
+    "hashing trick"); the few that share a row cost little accuracy.
+    """
+    length = tokens.shape[1] - n + 1
+    code = torch.zeros_like(tokens[:, :length])
+    for k in range(n):
+        code = code * HASH_PRIME + tokens[:, k : k + length]  # int64 overflow wraps: still a fine hash
+    ids = first_row + code.remainder(buckets)
+    return ids.masked_fill(tokens[:, n - 1 :] == PAD, PAD)  # padding sits at the end of each row
+
+
+class BagOfNgrams(nn.Module):
+    """fastText (Joulin et al., 2017): average the embeddings of all words and n-grams, then classify.
+
+    Word ids use the first vocab_size + 2 rows of one embedding table; hashed n-grams share the
+    next `buckets` rows. EmbeddingBag averages without building the [B, L, dim] tensor.
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 16, ngrams: int = 2, buckets: int = 2**20, dropout: float = 0.0):
+        super().__init__()
+        self.words, self.ngrams, self.buckets = vocab_size + 2, ngrams, buckets
+        rows = self.words + (buckets if ngrams > 1 else 0)
+        self.embedding = nn.EmbeddingBag(rows, dim, mode="mean", padding_idx=PAD)
+        nn.init.uniform_(self.embedding.weight, -1 / dim, 1 / dim)  # small, as fastText starts
+        with torch.no_grad():
+            self.embedding.weight[PAD].zero_()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(dim, NUM_CLASSES)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = trim_padding(tokens)
+        features = [tokens] + [hashed_ngrams(tokens, n, self.words, self.buckets) for n in range(2, self.ngrams + 1)]
+        return self.classifier(self.dropout(self.embedding(torch.cat(features, dim=1))))
+
+
+class BiLSTMClassifier(nn.Module):
+    """Embeddings -> bidirectional LSTM -> max- and mean-pooling over the words -> linear.
+
+    Packed sequences let the LSTM stop at each review's last word, so padding changes nothing;
+    pooling over all positions (not only the last state) lets a strong word anywhere count.
+    """
+
+    def __init__(
+        self, vocab_size: int, embedding_dim: int = 128, hidden: int = 128, layers: int = 1, dropout: float = 0.3
+    ):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size + 2, embedding_dim, padding_idx=PAD)
+        self.lstm = nn.LSTM(
+            embedding_dim,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * 2 * hidden, NUM_CLASSES)  # (max, mean) x (forward, backward)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = trim_padding(tokens)
+        lengths = lengths_of(tokens).clamp(min=1)  # an empty review reads one padding token
+        packed = pack_padded_sequence(
+            self.dropout(self.embedding(tokens)), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=tokens.shape[1])
+        real = (torch.arange(tokens.shape[1], device=tokens.device) < lengths[:, None])[..., None]  # [B, L, 1]
+        mean = (outputs * real).sum(dim=1) / lengths[:, None].to(outputs.dtype)
+        top = outputs.masked_fill(~real, torch.finfo(outputs.dtype).min).amax(dim=1)
+        return self.classifier(self.dropout(torch.cat([top, mean], dim=1)))
+
+
+def build_model(cfg) -> nn.Module:
+    if cfg.name == "bag":
+        return BagOfNgrams(cfg.vocab_size, cfg.dim, cfg.ngrams, cfg.buckets, cfg.dropout)
+    if cfg.name == "lstm":
+        return BiLSTMClassifier(cfg.vocab_size, cfg.embedding_dim, cfg.hidden, cfg.layers, cfg.dropout)
+    raise UserError(f"model.name={cfg.name} is not bag or lstm; pick one with model=bag or model=lstm.")

@@ -1,0 +1,64 @@
+"""Tell the sentiment of any text: python predict.py "A review..." [more texts] [--ckpt PATH].
+
+Also `python -m <package>.predict ...`, and `-` reads the text from standard input.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from . import runtime
+from .checkpoint import load_checkpoint, resolve_checkpoint
+from .data import clean, load_vocabulary
+from .errors import UserError
+from .model import build_model
+from .task import CAPSTONE, CLASSES
+from .text import tokenize
+
+
+class SentimentClassifier:
+    """A trained model with the vocabulary it was trained with: text in, P(positive) out."""
+
+    def __init__(self, ckpt: str | Path | None = None, device: str = "auto"):
+        self.checkpoint = resolve_checkpoint(ckpt)
+        state = load_checkpoint(self.checkpoint, CAPSTONE)
+        trained = OmegaConf.create(state["config"])
+        self.max_tokens = trained.data.max_tokens
+        # Rebuilt from the training reviews with the run's settings (instant from the data cache).
+        self.vocabulary = load_vocabulary(trained.data)
+        self.device = runtime.pick_device(device)
+        self.model = build_model(trained.model)
+        self.model.load_state_dict(state["model"])
+        self.model.to(self.device).eval()
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str]) -> list[float]:
+        """The probability that each text is positive."""
+        tokens = self.vocabulary.encode([tokenize(clean(text)) for text in texts], self.max_tokens)
+        logits = self.model(tokens.to(self.device))
+        return logits.float().softmax(dim=1)[:, 1].tolist()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Tell whether texts are positive or negative, with a trained model.")
+    parser.add_argument("texts", nargs="+", help='texts to classify, each in quotes; "-" reads one from stdin')
+    parser.add_argument("--ckpt", help="a checkpoint or run folder; default: the newest run's best.pt")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    args = parser.parse_args(argv)
+    texts = [sys.stdin.read() if text == "-" else text for text in args.texts]
+    try:
+        classify = SentimentClassifier(args.ckpt, args.device)
+    except UserError as error:  # a wrong path or file: the message says what to do
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)
+    for text, positive in zip(texts, classify(texts), strict=True):
+        label, probability = (CLASSES[1], positive) if positive > 0.5 else (CLASSES[0], 1 - positive)
+        excerpt = " ".join(text.split())
+        print(f"{label:<8}  {probability:.3f}  {excerpt[:70] + ' ...' if len(excerpt) > 70 else excerpt}")
+
+
+if __name__ == "__main__":
+    main()
