@@ -35,7 +35,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     model = build_model(trained.model)
     model.load_state_dict(state["model"])
     model.to(device).eval()
-    test_batches = InMemoryBatches(load_test(data_cfg), cfg.batch_size or data_cfg.eval_batch_size, device=device)
+    test = load_test(data_cfg, state.get("data_state"))  # read as in training (IMDB: with its vocabulary)
+    test_batches = InMemoryBatches(test, cfg.batch_size or data_cfg.eval_batch_size, device=device)
     task = Task.from_config(trained)
     metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, task, device, amp_dtype).items()}
 

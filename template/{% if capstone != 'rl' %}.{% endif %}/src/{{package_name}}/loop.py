@@ -44,6 +44,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
 
     # 2. Data: the whole dataset as tensors in memory, on the device when it is a GPU.
     splits = load_splits(cfg.data)
+    data_state = splits.get("state")  # what reading new inputs the same way needs (IMDB: the vocabulary)
     transform = train_transform(cfg.data)
     if cfg.trainer.overfit_batches:  # debug mode: learn a few batches by heart, no augmentation
         size = cfg.trainer.overfit_batches * cfg.data.batch_size
@@ -107,6 +108,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
                 "bad_epochs": bad_epochs,
                 "rng": runtime.rng_state(),
                 "config": OmegaConf.to_container(cfg, resolve=True),
+                "data_state": data_state,
             },
             checkpoints / name,
         )

@@ -188,7 +188,8 @@ def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return {"train": train, "val": (val_images, val_masks)}
 
 
-def load_test(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+def load_test(cfg, state=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test photos at the working size, masks at full size. `state` is None: pixels need nothing from training."""
     images, _ = decode_split(cfg, "test", working_size(cfg))
     _, masks = decode_split(cfg, "test", None)
     return images, masks

@@ -88,6 +88,11 @@ def file_signature(folder: Path, split: str) -> str:
     return digest.hexdigest()
 
 
+def digest(settings: dict) -> str:
+    """A short name for the settings a cache was made with."""
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def read_cache(path: Path) -> dict | None:
     if not path.is_file():
         return None
@@ -114,8 +119,7 @@ def encoded_training_reviews(cfg) -> dict:
     folder = ensure_reviews(cfg, "train")
     keys = ("min_count", "vocab_size", "max_tokens", "val_size", "split_seed", "train_on_val")
     settings = {key: cfg[key] for key in keys} | {"tokenizer": TOKENIZER, "files": file_signature(folder, "train")}
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    cache = folder.parent / "cache" / f"train-{key}.pt"
+    cache = folder.parent / "cache" / f"train-{digest(settings)}.pt"
     if (cached := read_cache(cache)) is not None:
         return cached
 
@@ -139,27 +143,25 @@ def encoded_training_reviews(cfg) -> dict:
     def encode(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         return vocabulary.encode([tokenized[i] for i in rows], cfg.max_tokens), labels[rows]
 
-    encoded = {"settings": key, "vocabulary": vocabulary.words[2:], "train": encode(train), "val": encode(val)}
+    encoded = {"vocabulary": vocabulary.words[2:], "train": encode(train), "val": encode(val)}
     save_checkpoint(encoded, cache)  # an atomic torch.save
     return encoded
 
 
-def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor] | torch.Tensor]:
-    """Token ids int32 [N, longest] and labels int64 [N] of `train` and `val`.
+def load_splits(cfg) -> dict:
+    """Token ids int32 [N, longest] and labels int64 [N] of `train` and `val`, and the `state` to save.
 
-    With `data.bucket`, also `train_lengths`: the loop then batches reviews of similar length.
+    `state` holds the vocabulary: checkpoints keep it, so evaluate.py and predict.py read new
+    text exactly as training did, without the training reviews. With `data.bucket`, also
+    `train_lengths`: the loop then batches reviews of similar length.
     """
     encoded = encoded_training_reviews(cfg)
     if cfg.train_on_val:
         log.warning("data.train_on_val=true: the validation reviews are trained on, so val/ metrics are optimistic.")
-    splits = {"train": encoded["train"], "val": encoded["val"]}
+    splits = {"train": encoded["train"], "val": encoded["val"], "state": {"vocabulary": encoded["vocabulary"]}}
     if cfg.bucket:
         splits["train_lengths"] = lengths_of(encoded["train"][0])
     return splits
-
-
-def load_vocabulary(cfg) -> Vocabulary:
-    return Vocabulary(encoded_training_reviews(cfg)["vocabulary"])
 
 
 def test_reviews(cfg) -> Reviews:
@@ -167,15 +169,25 @@ def test_reviews(cfg) -> Reviews:
     return read_reviews(ensure_reviews(cfg, "test"), "test")
 
 
-def load_test(cfg) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids and labels of the 25,000 test reviews, with the training vocabulary (cached too)."""
-    encoded = encoded_training_reviews(cfg)
+def load_test(cfg, state: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and labels of the 25,000 test reviews, with the vocabulary of training (cached too).
+
+    `state` is what training saved (its vocabulary); without it, the vocabulary is learnt again
+    from the training reviews with the same settings.
+    """
+    vocabulary = Vocabulary(state["vocabulary"]) if state else Vocabulary(encoded_training_reviews(cfg)["vocabulary"])
     folder = ensure_reviews(cfg, "test")
-    cache = folder.parent / "cache" / f"test-{encoded['settings']}-{file_signature(folder, 'test')[:16]}.pt"
+    settings = {
+        "vocabulary": hashlib.sha1("\n".join(vocabulary.words).encode()).hexdigest(),
+        "max_tokens": cfg.max_tokens,
+        "tokenizer": TOKENIZER,
+        "files": file_signature(folder, "test"),
+    }
+    cache = folder.parent / "cache" / f"test-{digest(settings)}.pt"
     if (cached := read_cache(cache)) is not None:
         return cached["test"]
+    log.info(f"Tokenizing the test reviews in {folder} (cached for later runs in {cache.parent})")
     reviews = read_reviews(folder, "test")
-    vocabulary = Vocabulary(encoded["vocabulary"])
     test = vocabulary.encode([tokenize(text) for text in reviews.texts], cfg.max_tokens), torch.tensor(reviews.labels)
     save_checkpoint({"test": test}, cache)
     return test

@@ -12,11 +12,11 @@ from omegaconf import OmegaConf
 
 from . import runtime
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .data import clean, load_vocabulary
+from .data import clean
 from .errors import UserError
 from .model import build_model
 from .task import CAPSTONE, CLASSES
-from .text import tokenize
+from .text import Vocabulary, tokenize
 
 
 class SentimentClassifier:
@@ -27,8 +27,7 @@ class SentimentClassifier:
         state = load_checkpoint(self.checkpoint, CAPSTONE)
         trained = OmegaConf.create(state["config"])
         self.max_tokens = trained.data.max_tokens
-        # Rebuilt from the training reviews with the run's settings (instant from the data cache).
-        self.vocabulary = load_vocabulary(trained.data)
+        self.vocabulary = Vocabulary(state["data_state"]["vocabulary"])  # the words the model learnt
         self.device = runtime.pick_device(device)
         self.model = build_model(trained.model)
         self.model.load_state_dict(state["model"])

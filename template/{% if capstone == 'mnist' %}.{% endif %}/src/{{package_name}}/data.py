@@ -88,7 +88,8 @@ def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return {"train": (images[train], labels[train]), "val": (images[val], labels[val])}
 
 
-def load_test(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+def load_test(cfg, state=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test digits. `state` (what training saved for reading new data) is None: pixels need nothing."""
     return load_digits(cfg, "test")
 
 
