@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--experiment", default=None, help="a recipe from configs/experiment/, e.g. best")
     parser.add_argument("--repeats", type=int, default=3, help="runs to take the median of")
     parser.add_argument("--curve", action="store_true", help="also print val/acc after every epoch")
+    parser.add_argument("--no-warm", action="store_true", help="skip the extra run with a warm token cache")
     parser.add_argument("overrides", nargs="*", help="extra hydra overrides, after --")
     args = parser.parse_args()
     recipe = f"experiment={args.experiment}" if args.experiment else "the default recipe"
@@ -74,18 +75,19 @@ def main() -> None:
             if args.curve:
                 print("  epoch val/acc: " + " ".join(f"{i + 1}:{s:.4f}" for i, s in enumerate(scores)))
 
-        # The same recipe again on the last root: the token cache is warm now.
-        run_dir = Path(tmp) / "warm"
-        started = datetime.datetime.now()
-        wall, _ = train_measured(repo, run_dir, overrides)
-        to_training = seconds_to_first_step(run_dir.parent / "warm.log", started)
+        if not args.no_warm:  # the same recipe again on the last root: the token cache is warm now
+            run_dir = Path(tmp) / "warm"
+            started = datetime.datetime.now()
+            warm_wall, _ = train_measured(repo, run_dir, overrides)
+            to_training = seconds_to_first_step(run_dir.parent / "warm.log", started)
 
     print(
         f"median over {args.repeats}: wall {statistics.median(seconds):.1f} s (min {min(seconds):.1f}, "
         f"max {max(seconds):.1f}), peak memory {statistics.median(peaks):,.0f} MiB, "
-        f"final val/acc {statistics.median(final):.4f}, best val/acc {statistics.median(best):.4f}\n"
-        f"warm cache: training started {to_training:.1f} s after launch; whole run {wall:.1f} s"
+        f"final val/acc {statistics.median(final):.4f}, best val/acc {statistics.median(best):.4f}"
     )
+    if not args.no_warm:
+        print(f"warm cache: training started {to_training:.1f} s after launch; whole run {warm_wall:.1f} s")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .errors import UserError
 from .text import PAD, lengths_of
@@ -58,8 +57,12 @@ class BagOfNgrams(nn.Module):
 class BiLSTMClassifier(nn.Module):
     """Embeddings -> bidirectional LSTM -> max- and mean-pooling over the words -> linear.
 
-    Packed sequences let the LSTM stop at each review's last word, so padding changes nothing;
-    pooling over all positions (not only the last state) lets a strong word anywhere count.
+    Two one-way LSTMs read the review: one from the first word, one from the last. Padding sits
+    at the end of each row, so the first never sees it before a real word; the second reads each
+    review reversed within its own length (padding stays at the end). The outputs are exactly
+    those of unpadded reviews, and both LSTMs run as whole-batch kernels: on a CPU about 20x
+    faster to train than packed sequences (bench/RESULTS.md). Pooling over all positions (not
+    only the last state) lets a strong word anywhere count.
     """
 
     def __init__(
@@ -67,27 +70,26 @@ class BiLSTMClassifier(nn.Module):
     ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size + 2, embedding_dim, padding_idx=PAD)
-        self.lstm = nn.LSTM(
-            embedding_dim,
-            hidden,
-            num_layers=layers,
-            batch_first=True,
-            bidirectional=True,
-            dropout=dropout if layers > 1 else 0.0,
-        )
+        lstm_dropout = dropout if layers > 1 else 0.0
+        self.forward_lstm = nn.LSTM(embedding_dim, hidden, num_layers=layers, batch_first=True, dropout=lstm_dropout)
+        self.backward_lstm = nn.LSTM(embedding_dim, hidden, num_layers=layers, batch_first=True, dropout=lstm_dropout)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(2 * 2 * hidden, NUM_CLASSES)  # (max, mean) x (forward, backward)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = trim_padding(tokens)
         lengths = lengths_of(tokens).clamp(min=1)  # an empty review reads one padding token
-        packed = pack_padded_sequence(
-            self.dropout(self.embedding(tokens)), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=tokens.shape[1])
-        real = (torch.arange(tokens.shape[1], device=tokens.device) < lengths[:, None])[..., None]  # [B, L, 1]
-        mean = (outputs * real).sum(dim=1) / lengths[:, None].to(outputs.dtype)
-        top = outputs.masked_fill(~real, torch.finfo(outputs.dtype).min).amax(dim=1)
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        real = positions < lengths[:, None]  # [B, L]
+        # Position i of a reversed review is word length - 1 - i; padding positions stay where they are.
+        reverse = torch.where(real, lengths[:, None] - 1 - positions, positions)
+        words = self.dropout(self.embedding(tokens))
+        forward, _ = self.forward_lstm(words)
+        backward, _ = self.backward_lstm(words.gather(1, reverse[..., None].expand_as(words)))
+        backward = backward.gather(1, reverse[..., None].expand(-1, -1, backward.shape[2]))  # back in word order
+        outputs = torch.cat([forward, backward], dim=2)
+        mean = (outputs * real[..., None]).sum(dim=1) / lengths[:, None].to(outputs.dtype)
+        top = outputs.masked_fill(~real[..., None], torch.finfo(outputs.dtype).min).amax(dim=1)
         return self.classifier(self.dropout(torch.cat([top, mean], dim=1)))
 
 
