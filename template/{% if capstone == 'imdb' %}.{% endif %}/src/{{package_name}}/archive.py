@@ -1,7 +1,6 @@
 """Extracting the reviews from aclImdb_v1.tar.gz safely: no member may land outside the target folder."""
 
 import gzip
-import shutil
 import tarfile
 import tempfile
 import zlib
@@ -19,7 +18,7 @@ WANTED = (
 
 
 def extract_reviews(archive: str | Path, target: str | Path) -> Path:
-    """Extract the labelled reviews of `archive` into `target`/aclImdb, and return that folder.
+    """Extract the labelled reviews of `archive` into `target`/aclImdb (what is not there yet), and return it.
 
     Every member is checked before it is written: an absolute path, a `..`, or a link or device
     (which could point outside `target` or overwrite a file there) stops the extraction with an
@@ -40,10 +39,16 @@ def extract_reviews(archive: str | Path, target: str | Path) -> Path:
             extracted = Path(tmp, "aclImdb")
             if not extracted.is_dir():
                 raise UserError(f"{archive} holds no aclImdb/ reviews; delete it and run again to download it.")
+            # Only what is missing moves into place: a folder the user put there (aclImdb/train/ alone,
+            # say) is kept as it is, never deleted.
             final = target / "aclImdb"
-            if final.exists():
-                shutil.rmtree(final)
-            extracted.rename(final)
+            final.mkdir(exist_ok=True)
+            for item in extracted.iterdir():
+                for part in [item] if item.is_file() else item.iterdir():  # README, or train/neg, test/pos, ...
+                    destination = final / part.relative_to(extracted)
+                    if not destination.exists():
+                        destination.parent.mkdir(parents=True, exist_ok=True)
+                        part.rename(destination)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:  # truncated or not a tar.gz
         raise UserError(f"{archive} is not a complete tar.gz archive ({error}); delete it and run again.") from error
     return target / "aclImdb"

@@ -38,9 +38,11 @@ def ensure_reviews(cfg, split: str) -> Path:
     folder = root / "aclImdb"
     if has_split(folder, split):
         return folder
-    if cfg.fixture and not (root / cfg.archive).exists():
-        write_fake_imdb_archive(root / cfg.archive)  # fake reviews have no official checksum to check
-    archive = download(cfg.archive, list(cfg.mirrors), root, None if cfg.fixture else cfg.md5, cfg.download_timeout)
+    # The fake archive has its own name, so it is never mistaken for the real one, nor the real for it.
+    name = f"fake_{cfg.archive}" if cfg.fixture else cfg.archive
+    if cfg.fixture and not (root / name).exists():
+        write_fake_imdb_archive(root / name)  # fake reviews have no official checksum to check
+    archive = download(name, list(cfg.mirrors), root, None if cfg.fixture else cfg.md5, cfg.download_timeout)
     log.info(f"Extracting the reviews of {archive}")
     extract_reviews(archive, root)
     if not has_split(folder, split):

@@ -36,6 +36,8 @@ class SentimentClassifier:
     @torch.no_grad()
     def __call__(self, texts: list[str]) -> list[float]:
         """The probability that each text is positive."""
+        if not texts:
+            return []
         tokens = self.vocabulary.encode([tokenize(clean(text)) for text in texts], self.max_tokens)
         logits = self.model(tokens.to(self.device))
         return logits.float().softmax(dim=1)[:, 1].tolist()

@@ -40,7 +40,8 @@ class Vocabulary:
         """Token ids as int32 [reviews, longest review], cut at `max_tokens`, padded with PAD at the end."""
         rows = [[self.ids.get(token, UNK) for token in tokens[:max_tokens]] for tokens in tokenized]
         lengths = torch.tensor([len(row) for row in rows], dtype=torch.long)
-        ids = torch.full((len(rows), max(map(len, rows), default=0)), PAD, dtype=torch.int32)
+        # At least one column: a review without a single word is one padding token, which the models read as empty.
+        ids = torch.full((len(rows), max(1, max(map(len, rows), default=0))), PAD, dtype=torch.int32)
         # Row-major boolean indexing fills each row's first `length` places, in order.
         filled = torch.arange(ids.shape[1]) < lengths[:, None]
         ids[filled] = torch.tensor(list(chain.from_iterable(rows)), dtype=torch.int32)
