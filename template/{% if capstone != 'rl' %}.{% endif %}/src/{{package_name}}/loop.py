@@ -37,6 +37,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     checkpoints = run_dir / "checkpoints"
 
     # 1. Where to compute, and randomness that repeats: same seed, same run (on the CPU).
+    check_counts(cfg)
     runtime.set_cpu_threads(cfg.trainer.threads)
     device = runtime.pick_device(cfg.trainer.device)
     amp_dtype = runtime.autocast_dtype(cfg.trainer.precision, device)
@@ -234,6 +235,14 @@ def check_finite(loss: float, step: int, checkpoints: Path) -> None:
             f"The loss became {loss} by step {step}, so training stopped and {kept}; "
             "lower optim.lr, set trainer.grad_clip, or (with mixed precision) use trainer.precision=32."
         )
+
+
+def check_counts(cfg: DictConfig) -> None:
+    """Settings that count something must count at least one, or the loop would divide by zero."""
+    for key in ("data.batch_size", "data.eval_batch_size", "trainer.max_epochs", "logger.log_every_n_steps"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserError(f"{key}={value} must be a whole number of at least 1.")
 
 
 def choose_monitor(trainer_cfg, task) -> tuple[str, str]:

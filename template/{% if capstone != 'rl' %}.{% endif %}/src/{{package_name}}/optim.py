@@ -31,6 +31,8 @@ def build_scheduler(cfg, optimizer: torch.optim.Optimizer, total_steps: int) -> 
     cosine:   linear warm-up for `warmup_fraction` of the steps, then cosine decay to zero.
     constant: `lr` throughout.
     """
+    if cfg.scheduler in ("onecycle", "cosine") and not 0 < cfg.warmup_fraction < 1:
+        raise UserError(f"optim.warmup_fraction={cfg.warmup_fraction} must be between 0 and 1 (e.g. 0.2).")
     warmup = max(1, int(cfg.warmup_fraction * total_steps))
     if cfg.scheduler == "onecycle":
         # OneCycleLR divides by (warm-up steps - 1): a warm-up of exactly one step would divide by zero.
