@@ -21,7 +21,7 @@ def render(dst: Path, preset: str = "mnist", **answers) -> Path:
     return dst
 
 
-CAPSTONES = ("mnist", "camvid", "imdb")
+CAPSTONES = ("mnist", "camvid", "imdb", "rl")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from .conftest import render
 
-SHARED_FILES = {
+COMMON_FILES = {
     ".copier-answers.yml",
     ".github/workflows/ci.yml",
     ".gitignore",
@@ -21,33 +21,37 @@ SHARED_FILES = {
     "evaluate.py",
     "configs/train.yaml",
     "configs/eval.yaml",
+    "configs/logger/csv.yaml",
+    "configs/debug/smoke.yaml",
+    "tests/conftest.py",
+    "tests/test_commands.py",
+    "tests/test_training.py",
+}
+SUPERVISED_FILES = COMMON_FILES | {
     "configs/optim/adamw.yaml",
     "configs/optim/sgd.yaml",
     "configs/trainer/default.yaml",
-    "configs/logger/csv.yaml",
     "configs/experiment/best.yaml",
-    "configs/debug/smoke.yaml",
     "configs/debug/overfit.yaml",
     "configs/debug/profile.yaml",
-    "tests/conftest.py",
-    "tests/test_commands.py",
     "tests/test_download.py",
-    "tests/test_training.py",
 }
-SHARED_MODULES = "__init__ batches checkpoint curves data download errors evaluation fixtures loop metrics_csv"
-SHARED_MODULES += " model optim plots runtime task"
+SUPERVISED_MODULES = "__init__ batches checkpoint curves data download errors evaluation fixtures loop metrics_csv"
+SUPERVISED_MODULES += " model optim plots runtime task"
+RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation gif metrics_csv networks play plots ppo"
+RL_MODULES += " runtime training training_run"
 
 
 def package_files(package: str, modules: str) -> set[str]:
-    return {f"src/{package}/{name}.py" for name in f"{SHARED_MODULES} {modules}".split()}
+    return {f"src/{package}/{name}.py" for name in modules.split()}
 
 
 FILES = {
-    "mnist": SHARED_FILES
-    | package_files("mnist_digits", "")
+    "mnist": SUPERVISED_FILES
+    | package_files("mnist_digits", SUPERVISED_MODULES)
     | {"configs/data/mnist.yaml", "configs/model/cnn.yaml", "configs/model/mlp.yaml", "tests/test_mnist_data.py"},
-    "camvid": SHARED_FILES
-    | package_files("camvid_segmentation", "archive augment classes prediction")
+    "camvid": SUPERVISED_FILES
+    | package_files("camvid_segmentation", f"{SUPERVISED_MODULES} archive augment classes prediction")
     | {
         "src/camvid_segmentation/camvid_manifest.tsv",
         "predict.py",
@@ -58,8 +62,8 @@ FILES = {
         "tests/test_camvid_metrics.py",
         "tests/test_predict.py",
     },
-    "imdb": SHARED_FILES
-    | package_files("imdb_sentiment", "archive predict text")
+    "imdb": SUPERVISED_FILES
+    | package_files("imdb_sentiment", f"{SUPERVISED_MODULES} archive predict text")
     | {
         "predict.py",
         "configs/data/imdb.yaml",
@@ -69,13 +73,33 @@ FILES = {
         "tests/test_imdb_data.py",
         "tests/test_predict.py",
     },
+    "rl": COMMON_FILES
+    | package_files("rl_agent", RL_MODULES)
+    | {
+        "configs/algo/dqn.yaml",
+        "configs/algo/ppo.yaml",
+        "configs/env/cartpole.yaml",
+        "configs/env/atari.yaml",
+        "configs/env/connect_four.yaml",
+        "configs/experiment/cartpole_dqn.yaml",
+        "configs/experiment/cartpole_ppo.yaml",
+        "configs/experiment/connect_four.yaml",
+        "configs/experiment/atari.yaml",
+        "configs/experiment/atari_dqn.yaml",
+        "tests/test_connect_four.py",
+        "tests/test_gif.py",
+        "tests/test_atari.py",
+    },
 }
-# Config overrides that must compose, per capstone (beyond the debug modes and the recipe).
+SUPERVISED_MODES = [[], ["experiment=best"], ["debug=smoke"], ["debug=overfit"], ["debug=profile"]]
+# Config overrides that must compose, per capstone, each alone and on top of each mode.
 OVERRIDES = {
     "mnist": ["model=mlp", "optim=sgd"],
     "camvid": ["model=light", "optim=sgd"],
     "imdb": ["model=lstm", "optim=sgd"],
+    "rl": ["algo=dqn", "env=connect_four"],
 }
+MODES = {"mnist": SUPERVISED_MODES, "camvid": SUPERVISED_MODES, "imdb": SUPERVISED_MODES, "rl": [[], ["debug=smoke"]]}
 
 
 def files_of(repo):
@@ -102,24 +126,28 @@ def test_every_python_file_parses_and_every_yaml_file_loads(capstone_repo):
         assert yaml.safe_load(path.read_text()) is not None, path
 
 
-@pytest.mark.parametrize("overrides", [[], ["experiment=best"], ["debug=smoke"], ["debug=overfit"], ["debug=profile"]])
-def test_hydra_composes_the_training_config(capstone_repo, overrides):
+def test_hydra_composes_the_training_config(capstone_repo):
     capstone, repo = capstone_repo
-    for extra in ([], OVERRIDES[capstone]):
-        with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
-            cfg = compose("train", overrides=[*overrides, *extra])
-        assert cfg.data.batch_size > 0 and cfg.trainer.max_epochs > 0
-        assert (repo / "configs/model" / f"{cfg.model.name}.yaml").is_file()
+    for mode in MODES[capstone]:
+        for extra in ([], OVERRIDES[capstone]):
+            with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
+                cfg = compose("train", overrides=[*mode, *extra])
+            if capstone == "rl":
+                assert cfg.trainer.total_steps > 0 and (repo / "configs/algo" / f"{cfg.algo.name}.yaml").is_file()
+            else:
+                assert cfg.data.batch_size > 0 and cfg.trainer.max_epochs > 0
+                assert (repo / "configs/model" / f"{cfg.model.name}.yaml").is_file()
 
 
 def test_every_experiment_recipe_composes(capstone_repo):
-    _, repo = capstone_repo
+    capstone, repo = capstone_repo
     recipes = sorted(path.stem for path in (repo / "configs/experiment").glob("*.yaml"))
-    assert "best" in recipes
+    assert recipes and ("best" in recipes or capstone == "rl")
     for recipe in recipes:
         with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
             cfg = compose("train", overrides=[f"experiment={recipe}"])
-        assert (repo / "configs/model" / f"{cfg.model.name}.yaml").is_file(), recipe
+        group, name = ("algo", cfg.algo.name) if capstone == "rl" else ("model", cfg.model.name)
+        assert (repo / "configs" / group / f"{name}.yaml").is_file(), recipe
 
 
 def test_hydra_composes_the_evaluation_config(capstone_repo):
@@ -169,6 +197,21 @@ def test_the_answers_reach_the_configs(tmp_path):
     assert train_cfg["trainer"]["max_epochs"] == 7 and train_cfg["data"]["batch_size"] == 64
     assert (repo / "src/digits/loop.py").is_file()
     assert "from digits.loop import train" in (repo / "train.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("env", "algo", "recipe_algo"),
+    [("cartpole", "dqn", "dqn"), ("connect_four", "ppo", "dqn"), ("atari", "dqn", "dqn"), ("atari", "ppo", "ppo")],
+)
+def test_the_rl_answers_pick_the_environment_and_its_recipe(tmp_path, env, algo, recipe_algo):
+    """CartPole trains the chosen algorithm; other environments start from their own recipe."""
+    repo = render(tmp_path / "repo", "rl", env=env, algo=algo)
+    with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
+        cfg = compose("train")
+    assert cfg.env.name == env and cfg.algo.name == recipe_algo
+    answers = yaml.safe_load((repo / ".copier-answers.yml").read_text())
+    assert answers["env"] == env and ("algo" in answers) == (env != "connect_four")
+    assert "model" not in answers and "batch_size" not in answers  # supervised questions are not asked
 
 
 def test_the_github_workflow_lints_and_tests_with_tools_the_repo_installs(mnist_repo):

@@ -25,15 +25,20 @@ def package(capstone_repo):
 
 
 def test_smoke_training_then_evaluation_in_process(capstone_repo, package, tmp_path):
-    _, repo = capstone_repo
+    capstone, repo = capstone_repo
+    data = [] if capstone == "rl" else [f"data.root={tmp_path / 'data'}"]
     with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
-        train_cfg = compose("train", overrides=["debug=smoke", f"data.root={tmp_path / 'data'}"])
+        train_cfg = compose("train", overrides=["debug=smoke", *data])
         eval_cfg = compose("eval", overrides=[f"ckpt={tmp_path / 'run/checkpoints/best.pt'}"])
-    summary = package("loop").train(train_cfg, tmp_path / "run")
+    if capstone == "rl":  # an agent: environment steps, then greedy evaluation episodes
+        summary = package("training").train(train_cfg, tmp_path / "run")
+        assert summary["step"] == train_cfg.trainer.total_steps and math.isfinite(summary["best"])
+        monitored = "eval/return_mean"
+    else:
+        summary = package("loop").train(train_cfg, tmp_path / "run")
+        assert summary["step"] == 3 and math.isfinite(summary["val/loss"])
+        monitored = package("task").Task.monitor.replace("val/", "test/")
     metrics = package("evaluation").evaluate_checkpoint(eval_cfg)
-
-    assert summary["step"] == 3 and math.isfinite(summary["val/loss"])
-    monitored = package("task").Task.monitor.replace("val/", "test/")
     written = json.loads((tmp_path / "run/metrics.json").read_text())
     assert written[monitored] == metrics[monitored] and math.isfinite(metrics[monitored])
 

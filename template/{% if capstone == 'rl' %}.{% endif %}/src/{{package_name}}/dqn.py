@@ -1,0 +1,171 @@
+"""Deep Q-Network (Mnih et al., 2015), with the Double-DQN target (van Hasselt et al., 2016) as an option.
+
+    repeat:  act epsilon-greedily (a random action with probability epsilon, else argmax Q)
+             -> store the transition in the replay buffer
+             -> every `train_frequency` steps: `gradient_steps` regression steps of Q(s, a) towards
+                r + gamma * max_a' Q_target(s', a') on random minibatches of past transitions
+             -> every `target_update_frequency` updates: move the target network towards Q
+
+The settings are in configs/algo/dqn.yaml, with why each has its value.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from .envs import action_mask, make_envs
+from .networks import build_network, masked
+from .training_run import TrainingRun
+
+
+class ReplayBuffer:
+    """The last `capacity` transitions in preallocated arrays; sampling is uniform."""
+
+    def __init__(self, capacity: int, obs_shape, obs_dtype, n_actions: int, seed: int):
+        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.next_masks = np.ones((capacity, n_actions), dtype=bool)  # legal actions in next_obs
+        self.capacity, self.size, self.position = capacity, 0, 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, obs, next_obs, actions, rewards, terminated, next_masks) -> None:
+        for i in range(len(actions)):  # one row per environment
+            p = self.position
+            self.obs[p], self.next_obs[p], self.actions[p] = obs[i], next_obs[i], actions[i]
+            self.rewards[p], self.terminated[p] = rewards[i], terminated[i]
+            if next_masks is not None:
+                self.next_masks[p] = next_masks[i]
+            self.position = (p + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, device) -> tuple[torch.Tensor, ...]:
+        rows = self.rng.integers(0, self.size, batch_size)
+        arrays = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated, self.next_masks)
+        return tuple(torch.as_tensor(array[rows], device=device) for array in arrays)
+
+    def state_dict(self) -> dict:
+        """The filled part as tensors (checkpoints load with weights_only=True)."""
+        fields = ("obs", "next_obs", "actions", "rewards", "terminated", "next_masks")
+        state = {name: torch.from_numpy(getattr(self, name)[: self.size].copy()) for name in fields}
+        return {**state, "position": self.position, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        size = len(state["actions"])
+        if size > self.capacity:
+            raise ValueError(f"the saved buffer holds {size} transitions, more than algo.buffer_size")
+        for name in ("obs", "next_obs", "actions", "rewards", "terminated", "next_masks"):
+            getattr(self, name)[:size] = state[name].numpy()
+        self.size, self.position = size, state["position"] % self.capacity
+        self.rng.bit_generator.state = state["rng"]
+
+
+def epsilon_at(step: int, a: DictConfig, total_steps: int) -> float:
+    """Exploration: epsilon falls linearly from start_epsilon to end_epsilon over the first
+    `exploration_fraction` of the run, then stays."""
+    span = max(a.exploration_fraction * total_steps, 1)
+    return max(a.end_epsilon, a.start_epsilon + (a.end_epsilon - a.start_epsilon) * step / span)
+
+
+def train(cfg: DictConfig, run: TrainingRun) -> None:
+    a = cfg.algo
+    device = run.device
+    envs = make_envs(cfg.env, a.num_envs)
+    obs_space, n_actions = envs.single_observation_space, envs.single_action_space.n
+    q_network = build_network(a, cfg.env, obs_space.shape, n_actions).to(device)
+    target_network = build_network(a, cfg.env, obs_space.shape, n_actions).to(device)
+    target_network.load_state_dict(q_network.state_dict())
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=a.lr)
+    buffer = ReplayBuffer(a.buffer_size, obs_space.shape, obs_space.dtype, n_actions, seed=cfg.seed)
+    resumed = run.restore(model=q_network, target_model=target_network, optimizer=optimizer)
+    if resumed and "replay_buffer" in resumed:
+        buffer.load_state_dict(resumed["replay_buffer"])
+    # Zero-sum games in turns (Connect Four self-play): the next state is the opponent's, whose
+    # best value is our loss, so it enters the target with a minus sign.
+    discount = -a.gamma if cfg.env.turn_based else a.gamma
+    rng = np.random.default_rng(cfg.seed + run.step)
+    updates = resumed.get("updates", 0) if resumed else 0
+    learning_starts = run.step + a.learning_starts if resumed and "replay_buffer" not in resumed else a.learning_starts
+
+    def state() -> dict:
+        saved = {"model": q_network.state_dict(), "target_model": target_network.state_dict()}
+        saved |= {"optimizer": optimizer.state_dict(), "updates": updates}
+        if a.save_replay_buffer:
+            saved["replay_buffer"] = buffer.state_dict()
+        return saved
+
+    obs, info = envs.reset(seed=run.env_seed)
+    mask = action_mask(info)
+    losses, q_values = [], []
+    while True:
+        # 1. Act: explore with probability epsilon, else exploit what Q has learned.
+        epsilon = epsilon_at(run.step, a, cfg.trainer.total_steps)
+        random_actions = random_legal_actions(rng, mask, a.num_envs, n_actions)
+        greedy = q_network.act(torch.as_tensor(obs, device=device), None if mask is None else torch.as_tensor(mask))
+        actions = np.where(rng.random(a.num_envs) < epsilon, random_actions, greedy.cpu().numpy())
+
+        next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        run.record(info)
+        # 2. Remember. An episode that ended restarted at once: its true next state is in final_obs.
+        # (On Atari a lost life is `terminated` for learning while the game goes on: no final_obs.)
+        real_next_obs = next_obs.copy()
+        for i in np.flatnonzero(info.get("_final_obs", ())):
+            real_next_obs[i] = info["final_obs"][i]
+        next_mask = action_mask(info)
+        # A time limit is not the end of the task: only `terminated` stops the bootstrap.
+        buffer.add(obs, real_next_obs, actions, rewards, terminated, next_mask)
+        obs, mask = next_obs, next_mask
+        run.step += a.num_envs
+
+        # 3. Learn from a random minibatch of the past, every train_frequency steps.
+        if run.step > learning_starts and (run.step // a.num_envs) % a.train_frequency == 0:
+            for _ in range(a.gradient_steps):
+                b_obs, b_actions, b_rewards, b_next_obs, b_terminated, b_next_masks = buffer.sample(
+                    a.batch_size, device
+                )
+                with torch.no_grad():
+                    target_q = masked(target_network(b_next_obs), b_next_masks)
+                    if a.double_dqn:  # Q picks the next action, the target network values it: less overestimation
+                        next_actions = masked(q_network(b_next_obs), b_next_masks).argmax(dim=1, keepdim=True)
+                        next_q = target_q.gather(1, next_actions).squeeze(1)
+                    else:
+                        next_q = target_q.max(dim=1).values
+                    td_target = b_rewards + discount * next_q * (1.0 - b_terminated)
+                q = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
+                loss = F.smooth_l1_loss(q, td_target) if a.loss == "huber" else F.mse_loss(q, td_target)
+                run.check_finite(loss)
+
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if a.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(q_network.parameters(), a.max_grad_norm)
+                optimizer.step()
+                updates += 1
+                losses.append(loss.item())
+                q_values.append(q.mean().item())
+
+                # 4. The target network follows Q slowly (tau < 1) or jumps to it (tau = 1).
+                if updates % a.target_update_frequency == 0:
+                    with torch.no_grad():
+                        for target, online in zip(target_network.parameters(), q_network.parameters(), strict=True):
+                            target.lerp_(online, a.tau)
+
+        if run.step % a.log_every < a.num_envs:
+            values = {"epsilon": epsilon}
+            if losses:
+                values |= {"td_loss": float(np.mean(losses)), "q_value": float(np.mean(q_values))}
+            run.log(values)
+            losses, q_values = [], []
+        if run.end_of_iteration(q_network, state):
+            break
+    envs.close()
+
+
+def random_legal_actions(rng: np.random.Generator, mask: np.ndarray | None, num_envs: int, n_actions: int):
+    """A uniformly random action per environment, among the legal ones where the game has a mask."""
+    if mask is None:
+        return rng.integers(0, n_actions, num_envs)
+    return (rng.random((num_envs, n_actions)) * mask).argmax(axis=1)

@@ -1,0 +1,59 @@
+"""evaluate.py's work: a checkpoint's network plays greedy episodes; metrics.json, agent.gif and
+returns.png go into its run folder."""
+
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from . import runtime
+from .checkpoint import load_checkpoint
+from .envs import make_envs
+from .errors import UserError
+from .gif import save_gif
+from .networks import build_network
+from .play import evaluate_policy, record_episode
+from .plots import plot_returns
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
+    """evaluate.py: greedy episodes with a checkpoint's network; metrics.json, agent.gif and
+    returns.png go into the checkpoint's run folder."""
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
+    path = Path(cfg.ckpt)
+    if path.is_dir():  # a run folder: its best checkpoint
+        path = path / "checkpoints" / "best.pt"
+    state = load_checkpoint(path, "rl")
+    trained = OmegaConf.create(state["config"])
+    if cfg.episodes < 1:
+        raise UserError(f"episodes={cfg.episodes}, but it must be at least 1.")
+    runtime.set_cpu_threads(cfg.threads)
+    network = load_network(state, trained, runtime.pick_device(cfg.device), path)
+
+    metrics = evaluate_policy(network, trained.env, cfg.episodes, seed=cfg.seed, prefix="eval/")
+    metrics["eval/episodes"] = cfg.episodes
+    metrics["train/step"] = state["step"]
+    run_dir = path.parent.parent
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if cfg.gif.enabled:
+        frames = record_episode(network, trained.env, seed=cfg.seed, max_frames=cfg.gif.max_frames)
+        save_gif(frames, run_dir / "agent.gif", fps=cfg.gif.fps, width=cfg.gif.width)
+    if cfg.plots and (run_dir / "metrics.csv").is_file():
+        title = f"{trained.algo.name.upper()} on {trained.env.id}"
+        plot_returns(run_dir / "metrics.csv", run_dir / "returns.png", trained.env.solved_return, title)
+    return metrics
+
+
+def load_network(state: dict, trained: DictConfig, device: torch.device, path: Path) -> torch.nn.Module:
+    """The checkpoint's network, rebuilt from the config it was trained with."""
+    probe = make_envs(trained.env, 1, training=False)  # the observation and action shapes
+    obs_shape, n_actions = probe.single_observation_space.shape, probe.single_action_space.n
+    probe.close()
+    network = build_network(trained.algo, trained.env, obs_shape, n_actions)
+    try:
+        network.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise UserError(f"{path} does not fit its own config ({str(error).splitlines()[0]}).") from None
+    return network.to(device).eval()

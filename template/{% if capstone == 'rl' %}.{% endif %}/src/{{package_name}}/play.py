@@ -1,0 +1,119 @@
+"""Playing with the greedy policy: evaluation episodes, Connect Four matches, and a recorded game.
+
+Training explores (random actions, sampled policies); evaluation always takes the best action
+the network knows, in environments seeded apart from the training ones.
+"""
+
+import numpy as np
+import torch
+
+from .connect_four import OPPONENTS, ConnectFourVectorEnv, board_image
+from .envs import make_envs
+
+
+def evaluate_policy(network, env_cfg, episodes: int, seed: int, prefix: str = "val/") -> dict[str, float]:
+    """The metrics of `episodes` greedy episodes (Connect Four: games against each opponent)."""
+    if env_cfg.name == "connect_four":
+        metrics = {}
+        for opponent in OPPONENTS:
+            outcomes = play_matches(network, opponent, episodes, seed)
+            metrics[f"{prefix}win_rate_{opponent}"] = float(np.mean(outcomes == 1))
+            metrics[f"{prefix}draw_rate_{opponent}"] = float(np.mean(outcomes == 0))
+            metrics[f"{prefix}loss_rate_{opponent}"] = float(np.mean(outcomes == -1))
+        # A return for every environment: the mean outcome against the stronger opponent (+1 win, -1 loss).
+        outcomes = play_matches(network, "lookahead", episodes, seed + 1)
+        metrics[f"{prefix}return_mean"] = float(outcomes.mean())
+        metrics[f"{prefix}return_std"] = float(outcomes.std())
+        return metrics
+    returns = play_episodes(network, env_cfg, episodes, seed)
+    return {f"{prefix}return_mean": float(returns.mean()), f"{prefix}return_std": float(returns.std())}
+
+
+def to_tensor(array, device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array), device=device)
+
+
+@torch.no_grad()
+def play_episodes(network, env_cfg, episodes: int, seed: int) -> np.ndarray:
+    """The returns of `episodes` greedy episodes, played side by side (one environment each)."""
+    device = next(network.parameters()).device
+    envs = make_envs(env_cfg, episodes, training=False)
+    obs, info = envs.reset(seed=seed)
+    returns = np.zeros(episodes)
+    finished = np.zeros(episodes, dtype=bool)
+    while not finished.all():
+        actions = network.act(to_tensor(obs, device)).cpu().numpy()
+        obs, rewards, terminated, truncated, info = envs.step(actions)
+        returns += np.where(finished, 0.0, rewards)
+        finished |= terminated | truncated  # an environment that restarts plays on, uncounted
+    envs.close()
+    return returns
+
+
+@torch.no_grad()
+def play_matches(network, opponent: str, games: int, seed: int) -> np.ndarray:
+    """Connect Four against an opponent: +1 win, 0 draw, -1 loss per game for the network.
+
+    The network moves first in half of the games and second in the other half.
+    """
+    device = next(network.parameters()).device
+    rng = np.random.default_rng(seed)
+    env = ConnectFourVectorEnv(games)
+    obs, info = env.reset(seed=seed)
+    network_player = np.where(np.arange(games) % 2 == 0, 1, -1)  # +1 moves first
+    outcome = np.zeros(games)
+    finished = np.zeros(games, dtype=bool)
+    while not finished.all():
+        network_moves = network.act(to_tensor(obs, device), to_tensor(info["action_mask"], device)).cpu().numpy()
+        opponent_moves = OPPONENTS[opponent](env, rng)
+        networks_turn = env.to_move == network_player
+        obs, rewards, terminated, truncated, info = env.step(np.where(networks_turn, network_moves, opponent_moves))
+        if terminated.any():
+            ended = terminated & ~finished
+            outcome[ended] = (info["winner"] * network_player)[ended]
+            finished |= terminated
+    return outcome
+
+
+@torch.no_grad()
+def record_episode(network, env_cfg, seed: int, max_frames: int) -> list[np.ndarray]:
+    """RGB frames of one greedy episode, for the GIF in the README (at most `max_frames`)."""
+    device = next(network.parameters()).device
+    if env_cfg.name == "connect_four":  # the network (red, first) against the lookahead player
+        rng = np.random.default_rng(seed)
+        env = ConnectFourVectorEnv(1)
+        obs, info = env.reset(seed=seed)
+        frames = [board_image(env.boards[0])]
+        while True:
+            if env.to_move[0] == 1:
+                move = network.act(to_tensor(obs, device), to_tensor(info["action_mask"], device)).cpu().numpy()
+            else:
+                move = OPPONENTS["lookahead"](env, rng)
+            obs, _, terminated, _, info = env.step(move)
+            frames.append(board_image(info["final_board"][0] if terminated[0] else env.boards[0]))
+            if terminated[0] or len(frames) >= max_frames:
+                return frames + [frames[-1]] * 10  # hold the final position for a moment
+    if env_cfg.name == "atari":  # ale-py's vector env renders no colour frames: show what the agent sees
+        envs = make_envs(env_cfg, 1, training=False)
+        obs, _ = envs.reset(seed=seed)
+        frames = []
+        while len(frames) < max_frames:
+            frames.append(np.repeat(obs[0, -1][:, :, None], 3, axis=2))
+            obs, _, terminated, truncated, _ = envs.step(network.act(to_tensor(obs, device)).cpu().numpy())
+            if terminated[0] or truncated[0]:
+                break
+        envs.close()
+        return frames
+    import gymnasium as gym
+
+    env = gym.make(env_cfg.id, render_mode="rgb_array")
+    obs, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    while len(frames) < max_frames:
+        action = network.act(to_tensor(obs, device)[None]).item()
+        obs, _, terminated, truncated, _ = env.step(action)
+        frames.append(env.render())
+        if terminated or truncated:
+            break
+    env.close()
+    return frames

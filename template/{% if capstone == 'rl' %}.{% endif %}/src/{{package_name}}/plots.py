@@ -1,0 +1,37 @@
+"""The learning curve: episodic return against environment steps, with the solved threshold."""
+
+from pathlib import Path
+
+from .metrics_csv import read_metrics
+
+
+def plot_returns(metrics_csv: str | Path, out: str | Path, solved: float | None = None, title: str = "") -> Path:
+    import matplotlib  # imported here: only evaluation pays for matplotlib's start-up
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics_csv)
+    train = [(r["step"], r["train/episode_return"]) for r in rows if "train/episode_return" in r]
+    evals = [(r["step"], r["val/return_mean"], r.get("val/return_std", 0.0)) for r in rows if "val/return_mean" in r]
+    win_rates = sorted({k for r in rows for k in r if k.startswith("val/win_rate_")})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), lw=1, alpha=0.6, label="training episodes (mean per log row)")
+    if win_rates:  # Connect Four: the share of games won against each opponent
+        for key in win_rates:
+            ax.plot(*zip(*[(r["step"], r[key]) for r in rows if key in r], strict=True), "o-", label=key[4:])
+        ax.set(ylabel="win rate", ylim=(0, 1.02))
+    elif evals:
+        steps, means, stds = zip(*evals, strict=True)
+        ax.errorbar(steps, means, yerr=stds, fmt="o-", capsize=3, label="greedy evaluation (mean +- std)")
+        ax.set(ylabel="episodic return")
+    if solved is not None and not win_rates:
+        ax.axhline(solved, color="green", ls="--", lw=1, label=f"solved ({solved:g})")
+    ax.set(xlabel="environment steps", title=title or "Learning curve")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)

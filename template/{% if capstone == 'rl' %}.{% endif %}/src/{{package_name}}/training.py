@@ -1,0 +1,24 @@
+"""train(cfg, run_dir): the algorithm that configs/algo/ names, in a TrainingRun.
+
+configs -> TrainingRun (seeds, device, metrics.csv, checkpoints, resume)
+        -> dqn.train or ppo.train (the algorithm, top to bottom in one file)
+"""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from . import dqn, ppo
+from .errors import UserError
+from .training_run import TrainingRun
+
+ALGORITHMS = {"dqn": dqn.train, "ppo": ppo.train}
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`."""
+    if cfg.algo.name not in ALGORITHMS:
+        raise UserError(f"algo={cfg.algo.name} is not an algorithm here; use algo=dqn or algo=ppo.")
+    with TrainingRun(cfg, run_dir) as run:
+        ALGORITHMS[cfg.algo.name](cfg, run)
+    return run.summary()

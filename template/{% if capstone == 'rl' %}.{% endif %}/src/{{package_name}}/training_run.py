@@ -1,0 +1,180 @@
+"""What every algorithm's run needs besides the algorithm: seeds, device, metrics.csv, evaluation
+every so often, checkpoints, resuming, and stopping (when solved, out of steps, or on Ctrl-C).
+
+dqn.py and ppo.py call it at three points: `record(info)` after each environment step,
+`log(values)` after each update, and `end_of_iteration(...)` to evaluate, save and decide to stop.
+"""
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from . import runtime
+from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .envs import finished_episodes
+from .errors import UserError
+from .metrics_csv import MetricsCSV
+from .play import evaluate_policy
+
+log = logging.getLogger(__name__)
+CAPSTONE = "rl"
+
+
+class TrainingRun:
+    def __init__(self, cfg: DictConfig, run_dir: str | Path):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.checkpoints = self.run_dir / "checkpoints"
+        check_settings(cfg)
+
+        # Small networks: the thread count decides the speed (trainer.threads in configs/train.yaml).
+        runtime.set_cpu_threads(cfg.trainer.threads)
+        self.device = runtime.pick_device(cfg.trainer.device)
+        runtime.seed_everything(cfg.seed)
+
+        self.resumed: dict | None = None
+        if cfg.resume not in (None, False):
+            path = find_checkpoint(cfg.resume)
+            self.resumed = load_checkpoint(path, CAPSTONE)
+            check_resumable(self.resumed, cfg, path)
+            runtime.set_rng_state(self.resumed["rng"])
+            log.info("Resuming %s at step %d", path, self.resumed["step"])
+        self.step = self.resumed["step"] if self.resumed else 0  # environment steps, summed over the copies
+        self.best = self.resumed["best"] if self.resumed else -math.inf
+        self.solved = False
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
+        self.metrics = MetricsCSV(self.run_dir / "metrics.csv", resume_step=self.step if self.resumed else None)
+        every = cfg.trainer.eval_every
+        self.next_eval = (self.step // every + 1) * every
+        self.returns: list[float] = []  # episodes finished since the last log row
+        self.lengths: list[float] = []
+        self.clock, self.clock_step = time.perf_counter(), self.step
+        self.stop_request = runtime.StopRequest()
+
+    def __enter__(self):
+        self.stop_request.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_request.__exit__(*exc)
+
+    @property
+    def env_seed(self) -> int:
+        """The seed of the environments: the run's seed, moved on when resuming so that the
+        resumed run does not replay the episodes it started with."""
+        return self.cfg.seed + self.step
+
+    def restore(self, **modules) -> dict | None:
+        """Load the resumed checkpoint's state into `modules` (networks, optimizer); returns it."""
+        if self.resumed is None:
+            return None
+        for name, module in modules.items():
+            try:
+                module.load_state_dict(self.resumed[name])
+            except (KeyError, RuntimeError, ValueError) as error:
+                raise UserError(
+                    f"The checkpoint's {name} does not fit this run ({str(error).splitlines()[0]}); "
+                    "resume with the settings it was trained with, or start a new run."
+                ) from None
+        return self.resumed
+
+    def record(self, info: dict) -> None:
+        """Keep the returns and lengths of the episodes that ended in the last step."""
+        returns, lengths = finished_episodes(info)
+        self.returns += returns.tolist()
+        self.lengths += lengths.tolist()
+
+    def log(self, values: dict[str, float]) -> None:
+        """One row of metrics.csv: the losses given, episodes since the last row, steps per second."""
+        now = time.perf_counter()
+        row = {"step": self.step, **{f"train/{k}": float(v) for k, v in values.items()}}
+        row["train/sps"] = (self.step - self.clock_step) / max(now - self.clock, 1e-9)
+        if self.returns:
+            row["train/episode_return"] = float(np.mean(self.returns))
+            row["train/episode_length"] = float(np.mean(self.lengths))
+            row["train/episodes"] = len(self.returns)
+        self.returns, self.lengths = [], []
+        self.clock, self.clock_step = now, self.step
+        self.metrics.log(row)
+
+    def check_finite(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise UserError(
+                f"The loss became {loss.item()} at step {self.step}; the checkpoints in {self.checkpoints} "
+                "are from before it. Lower algo.lr, or resume=true to try again from the last one."
+            )
+
+    def end_of_iteration(self, network: torch.nn.Module, state: Callable[[], dict]) -> bool:
+        """Evaluate and save when due; True when the run should stop.
+
+        `state()` gives what the algorithm needs to resume (networks, optimizer, ...), called only
+        when a checkpoint is written.
+        """
+        out_of_steps = self.step >= self.cfg.trainer.total_steps
+        if self.step >= self.next_eval or out_of_steps:
+            self.evaluate(network, state)
+            self.next_eval = (self.step // self.cfg.trainer.eval_every + 1) * self.cfg.trainer.eval_every
+        elif self.stop_request.requested:
+            self.save("last.pt", state())
+        if self.stop_request.requested:
+            log.info("Stopped at step %d. Continue with: python train.py resume=true", self.step)
+        return out_of_steps or self.solved or self.stop_request.requested
+
+    def evaluate(self, network: torch.nn.Module, state: Callable[[], dict]) -> dict[str, float]:
+        """Play with the greedy policy; keep last.pt, and best.pt when the monitored metric improves."""
+        network.eval()
+        metrics = evaluate_policy(network, self.cfg.env, self.cfg.trainer.eval_episodes, seed=10**6 + self.step)
+        network.train()
+        monitored = metrics[self.cfg.env.monitor]
+        self.metrics.log({"step": self.step, **metrics})
+        saved = state()
+        if monitored > self.best:
+            self.best = monitored
+            self.save("best.pt", saved)
+        self.save("last.pt", saved)
+        target = self.cfg.trainer.stop_at
+        self.solved = target is not None and monitored >= target
+        shown = "  ".join(f"{k.removeprefix('val/')} {v:.3g}" for k, v in metrics.items())
+        log.info("step %d  eval: %s%s", self.step, shown, "  (solved)" if self.solved else "")
+        return metrics
+
+    def save(self, name: str, state: dict) -> None:
+        checkpoint = {
+            "capstone": CAPSTONE,
+            "algo": self.cfg.algo.name,
+            "env": self.cfg.env.id,
+            "step": self.step,
+            "best": self.best,
+            "rng": runtime.rng_state(),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            **state,
+        }
+        save_checkpoint(checkpoint, self.checkpoints / name)
+
+    def summary(self) -> dict[str, float]:
+        return {"step": self.step, "best": self.best, "solved": self.solved, "stopped": self.stop_request.requested}
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Counts that must be positive, checked before anything starts (else: a ZeroDivisionError later)."""
+    for key in ("trainer.total_steps", "trainer.eval_every", "trainer.eval_episodes", "algo.num_envs"):
+        if OmegaConf.select(cfg, key) < 1:
+            raise UserError(f"{key}={OmegaConf.select(cfg, key)}, but it must be at least 1.")
+    if cfg.env.name == "connect_four" and cfg.env.monitor not in ("val/win_rate_random", "val/win_rate_lookahead"):
+        raise UserError(f"env.monitor={cfg.env.monitor}: use val/win_rate_lookahead or val/win_rate_random.")
+
+
+def check_resumable(saved: dict, cfg: DictConfig, path: Path) -> None:
+    if saved.get("algo") != cfg.algo.name or saved.get("env") != cfg.env.id:
+        raise UserError(
+            f"{path} trained algo={saved.get('algo')} on {saved.get('env')}, but this run is algo={cfg.algo.name} "
+            f"on {cfg.env.id}; resume with the same algo and env, or start a new run."
+        )

@@ -1,0 +1,92 @@
+"""The commands a learner types, run as they would run them (one process each)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # works without `pip install -e .` too
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_train_smoke_then_evaluate(tmp_path):
+    trained = run(str(ROOT / "train.py"), "debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "run/checkpoints/best.pt").is_file()
+
+    evaluated = run(str(ROOT / "evaluate.py"), "ckpt=run", "episodes=2", "gif.max_frames=10", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert metrics["eval/episodes"] == 2 and "eval/return_std" in metrics
+    assert (tmp_path / "run/agent.gif").is_file() and (tmp_path / "run/returns.png").is_file()
+
+
+def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
+    result = run(str(ROOT / "train.py"), "debug=smoke", "trainer.total_step=3", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "trainer.total_step" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_without_a_checkpoint_says_so(tmp_path):
+    for args, message in ((["ckpt=missing.pt"], "No checkpoint at missing.pt"), ([], "Pass ckpt=PATH")):
+        result = run(str(ROOT / "evaluate.py"), *args, cwd=tmp_path)
+        assert result.returncode == 1
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_true_continues_the_latest_run_in_its_own_folder(tmp_path):
+    first = run(str(ROOT / "train.py"), "debug=smoke", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    resumed = run(str(ROOT / "train.py"), "debug=smoke", "resume=true", "trainer.total_steps=4096", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    evaluated_at = [row.split(",")[0] for row in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
+    assert evaluated_at[-1] == "4096" and evaluated_at == sorted(evaluated_at, key=int)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_continue(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, str(ROOT / "train.py"), "debug=smoke", "trainer.total_steps=10000000"]
+    training = subprocess.Popen(
+        [*command, "hydra.run.dir=run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    metrics = tmp_path / "run/metrics.csv"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until training is under way
+    training.send_signal(signal.SIGINT)
+    output, _ = training.communicate(timeout=120)
+
+    assert training.returncode == 130, output
+    assert "Continue with: python train.py resume=true" in output and "Traceback" not in output
+    import torch
+
+    assert torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)["step"] > 0
+
+
+def test_smoke_training_imports_no_plotting_or_tracking_library(tmp_path):
+    """Start-up stays fast: matplotlib and wandb load only when a run uses them."""
+    heavy = ("matplotlib", "wandb", "PIL")
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['train.py', 'debug=smoke', 'hydra.run.dir=run']\n"
+        f"runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')\n"
+        f"print('loaded:', sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = run("-c", code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout
