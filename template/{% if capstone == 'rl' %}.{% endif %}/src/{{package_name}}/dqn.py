@@ -153,7 +153,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                         for target, online in zip(target_network.parameters(), q_network.parameters(), strict=True):
                             target.lerp_(online, a.tau)
 
-        if run.step % a.log_every < a.num_envs:
+        if run.step % cfg.logger.log_every_n_steps < a.num_envs:
             values = {"epsilon": epsilon}
             if losses:
                 values |= {"td_loss": float(np.mean(losses)), "q_value": float(np.mean(q_values))}
