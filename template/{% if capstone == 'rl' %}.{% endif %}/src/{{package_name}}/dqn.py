@@ -28,7 +28,8 @@ class ReplayBuffer:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
-        self.next_masks = np.ones((capacity, n_actions), dtype=bool)  # legal actions in next_obs
+        # Legal actions in next_obs (where a game ended: the new game's, unused as it has no future).
+        self.next_masks = np.ones((capacity, n_actions), dtype=bool)
         self.capacity, self.size, self.position = capacity, 0, 0
         self.rng = np.random.default_rng(seed)
 
@@ -56,10 +57,12 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict) -> None:
         size = len(state["actions"])
         if size > self.capacity:
-            raise ValueError(f"the saved buffer holds {size} transitions, more than algo.buffer_size")
+            raise ValueError(f"the saved buffer holds {size} transitions, more than algo.buffer_size={self.capacity}")
+        # Oldest first, so that a larger buffer fills its empty rows before overwriting old ones.
+        oldest = state["position"] % size if size else 0
         for name in ("obs", "next_obs", "actions", "rewards", "terminated", "next_masks"):
-            getattr(self, name)[:size] = state[name].numpy()
-        self.size, self.position = size, state["position"] % self.capacity
+            getattr(self, name)[:size] = np.roll(state[name].numpy(), -oldest, axis=0)
+        self.size, self.position = size, size % self.capacity
         self.rng.bit_generator.state = state["rng"]
 
 
@@ -82,13 +85,15 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
     buffer = ReplayBuffer(a.buffer_size, obs_space.shape, obs_space.dtype, n_actions, seed=cfg.seed)
     resumed = run.restore(model=q_network, target_model=target_network, optimizer=optimizer)
     if resumed and "replay_buffer" in resumed:
-        buffer.load_state_dict(resumed["replay_buffer"])
+        run.restore(replay_buffer=buffer)
     # Zero-sum games in turns (Connect Four self-play): the next state is the opponent's, whose
     # best value is our loss, so it enters the target with a minus sign.
     discount = -a.gamma if cfg.env.turn_based else a.gamma
     rng = np.random.default_rng(cfg.seed + run.step)
     updates = resumed.get("updates", 0) if resumed else 0
-    learning_starts = run.step + a.learning_starts if resumed and "replay_buffer" not in resumed else a.learning_starts
+    learning_starts = a.learning_starts
+    if resumed and "replay_buffer" not in resumed:  # resumed without its memory: refill it first
+        learning_starts += run.step
 
     def state() -> dict:
         saved = {"model": q_network.state_dict(), "target_model": target_network.state_dict()}
@@ -104,15 +109,16 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
         # 1. Act: explore with probability epsilon, else exploit what Q has learned.
         epsilon = epsilon_at(run.step, a, cfg.trainer.total_steps)
         random_actions = random_legal_actions(rng, mask, a.num_envs, n_actions)
-        greedy = q_network.act(torch.as_tensor(obs, device=device), None if mask is None else torch.as_tensor(mask))
+        legal = None if mask is None else torch.as_tensor(mask, device=device)
+        greedy = q_network.act(torch.as_tensor(obs, device=device), legal)
         actions = np.where(rng.random(a.num_envs) < epsilon, random_actions, greedy.cpu().numpy())
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         run.record(info)
-        # 2. Remember. An episode that ended restarted at once: its true next state is in final_obs.
-        # (On Atari a lost life is `terminated` for learning while the game goes on: no final_obs.)
+        # 2. Remember. An episode cut by a time limit restarted at once: its true next state, which
+        # the target bootstraps from, is in final_obs. (Terminated rows never bootstrap.)
         real_next_obs = next_obs.copy()
-        for i in np.flatnonzero(info.get("_final_obs", ())):
+        for i in np.flatnonzero(truncated & ~terminated):
             real_next_obs[i] = info["final_obs"][i]
         next_mask = action_mask(info)
         # A time limit is not the end of the task: only `terminated` stops the bootstrap.
@@ -133,7 +139,8 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                         next_q = target_q.gather(1, next_actions).squeeze(1)
                     else:
                         next_q = target_q.max(dim=1).values
-                    td_target = b_rewards + discount * next_q * (1.0 - b_terminated)
+                    next_q = torch.where(b_terminated.bool(), 0.0, next_q)  # an ended game has no future
+                    td_target = b_rewards + discount * next_q
                 q = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
                 loss = F.smooth_l1_loss(q, td_target) if a.loss == "huber" else F.mse_loss(q, td_target)
                 run.check_finite(loss)
@@ -153,7 +160,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                         for target, online in zip(target_network.parameters(), q_network.parameters(), strict=True):
                             target.lerp_(online, a.tau)
 
-        if run.step % cfg.logger.log_every_n_steps < a.num_envs:
+        if run.step % cfg.logger.log_every_n_steps < a.num_envs:  # the first step past each multiple
             values = {"epsilon": epsilon}
             if losses:
                 values |= {"td_loss": float(np.mean(losses)), "q_value": float(np.mean(q_values))}

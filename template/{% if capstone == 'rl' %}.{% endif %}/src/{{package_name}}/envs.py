@@ -23,12 +23,19 @@ def make_envs(env_cfg, num_envs: int, *, training: bool = True) -> gym.vector.Ve
         return ConnectFourVectorEnv(num_envs)
     if env_cfg.name == "atari":
         return make_atari(env_cfg, num_envs, training)
+    if str(env_cfg.id).startswith("ALE/"):  # Atari needs its own preprocessing and network
+        raise UserError(f"env.id={env_cfg.id} is an Atari game: python train.py env=atari env.id={env_cfg.id}")
     try:
         envs = gym.make_vec(
             env_cfg.id, num_envs, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}
         )
     except gym.error.Error as error:
         raise UserError(f"env.id={env_cfg.id} is not a Gymnasium environment ({error}); try CartPole-v1.") from None
+    if not isinstance(envs.single_action_space, gym.spaces.Discrete):
+        raise UserError(
+            f"env.id={env_cfg.id} has {envs.single_action_space} actions, but DQN and PPO here choose among a "
+            "discrete set of actions; pick an environment with Discrete actions (e.g. CartPole-v1, Acrobot-v1)."
+        )
     return RecordEpisodeStatistics(envs)
 
 

@@ -20,8 +20,7 @@ def evaluate_policy(network, env_cfg, episodes: int, seed: int, prefix: str = "v
             metrics[f"{prefix}win_rate_{opponent}"] = float(np.mean(outcomes == 1))
             metrics[f"{prefix}draw_rate_{opponent}"] = float(np.mean(outcomes == 0))
             metrics[f"{prefix}loss_rate_{opponent}"] = float(np.mean(outcomes == -1))
-        # A return for every environment: the mean outcome against the stronger opponent (+1 win, -1 loss).
-        outcomes = play_matches(network, "lookahead", episodes, seed + 1)
+        # A return for every environment: the mean outcome against the last, stronger opponent (+1 win, -1 loss).
         metrics[f"{prefix}return_mean"] = float(outcomes.mean())
         metrics[f"{prefix}return_std"] = float(outcomes.std())
         return metrics
@@ -83,16 +82,19 @@ def record_episode(network, env_cfg, seed: int, max_frames: int) -> list[np.ndar
         rng = np.random.default_rng(seed)
         env = ConnectFourVectorEnv(1)
         obs, info = env.reset(seed=seed)
-        frames = [board_image(env.boards[0])]
+        boards = [env.boards[0].copy()]
         while True:
             if env.to_move[0] == 1:
                 move = network.act(to_tensor(obs, device), to_tensor(info["action_mask"], device)).cpu().numpy()
             else:
                 move = OPPONENTS["lookahead"](env, rng)
             obs, _, terminated, _, info = env.step(move)
-            frames.append(board_image(info["final_board"][0] if terminated[0] else env.boards[0]))
-            if terminated[0] or len(frames) >= max_frames:
-                return frames + [frames[-1]] * 10  # hold the final position for a moment
+            boards.append(info["final_board"][0] if terminated[0] else env.boards[0].copy())
+            if terminated[0]:
+                break
+        # A move every half second at 30 frames per second; the final position stays for 2 seconds.
+        frames = [board_image(board) for board in boards for _ in range(15)] + [board_image(boards[-1])] * 45
+        return frames[-max_frames:]
     if env_cfg.name == "atari":  # ale-py's vector env renders no colour frames: show what the agent sees
         envs = make_envs(env_cfg, 1, training=False)
         obs, _ = envs.reset(seed=seed)

@@ -60,10 +60,11 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
 
             next_obs, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
             reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
-            if truncated.any():  # cut by a time limit, not ended: the return goes on, so add its estimate
-                final_obs = torch.as_tensor(np.stack(info["final_obs"][truncated]), device=device)
+            cut = truncated & ~terminated
+            if cut.any():  # cut by a time limit, not ended: the return goes on, so add its estimate
+                final_obs = torch.as_tensor(np.stack(info["final_obs"][cut]), device=device)
                 with torch.no_grad():
-                    reward[torch.as_tensor(truncated)] += a.gamma * agent.value(final_obs)
+                    reward[torch.as_tensor(cut, device=device)] += discount * agent.value(final_obs)
             rewards[t] = reward
             next_obs = torch.as_tensor(next_obs, device=device)
             next_mask = mask_tensor(info, a.num_envs, n_actions, device)

@@ -49,9 +49,7 @@ class TrainingRun:
         self.best = self.resumed["best"] if self.resumed else -math.inf
         self.solved = False
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, self.run_dir / "config.yaml", resolve=True)
-        self.metrics = MetricsCSV(self.run_dir / "metrics.csv", resume_step=self.step if self.resumed else None)
+        self._metrics: MetricsCSV | None = None  # opened at the first row: see `metrics`
         every = cfg.trainer.eval_every
         self.next_eval = (self.step // every + 1) * every
         self.returns: list[float] = []  # episodes finished since the last log row
@@ -65,6 +63,16 @@ class TrainingRun:
 
     def __exit__(self, *exc):
         self.stop_request.__exit__(*exc)
+
+    @property
+    def metrics(self) -> MetricsCSV:
+        """metrics.csv, with config.yaml beside it. Both are written only once training is under
+        way, so that a resume refused by `restore` leaves the run folder as it was."""
+        if self._metrics is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
+            self._metrics = MetricsCSV(self.run_dir / "metrics.csv", resume_step=self.step if self.resumed else None)
+        return self._metrics
 
     @property
     def env_seed(self) -> int:
@@ -163,13 +171,37 @@ class TrainingRun:
         return {"step": self.step, "best": self.best, "solved": self.solved, "stopped": self.stop_request.requested}
 
 
+COUNTS = ["trainer.total_steps", "trainer.eval_every", "trainer.eval_episodes", "logger.log_every_n_steps"]
+ALGO_COUNTS = {
+    "ppo": ["num_envs", "rollout_steps", "minibatches", "update_epochs"],
+    "dqn": ["num_envs", "buffer_size", "batch_size", "train_frequency", "gradient_steps", "target_update_frequency"],
+}
+CHOICES = {
+    "env.network": ("mlp", "nature_cnn", "board_cnn"),
+    "algo.activation": ("tanh", "relu"),
+    "algo.loss": ("mse", "huber"),
+}
+
+
 def check_settings(cfg: DictConfig) -> None:
-    """Counts that must be positive, checked before anything starts (else: a ZeroDivisionError later)."""
-    for key in ("trainer.total_steps", "trainer.eval_every", "trainer.eval_episodes", "algo.num_envs"):
-        if OmegaConf.select(cfg, key) < 1:
+    """Settings that would fail later (a ZeroDivisionError, a KeyError mid-run), checked before anything starts."""
+    counts = COUNTS + [f"algo.{key}" for key in ALGO_COUNTS.get(cfg.algo.name, [])]
+    for key in counts:
+        if not OmegaConf.select(cfg, key) >= 1:
             raise UserError(f"{key}={OmegaConf.select(cfg, key)}, but it must be at least 1.")
-    if cfg.env.name == "connect_four" and cfg.env.monitor not in ("val/win_rate_random", "val/win_rate_lookahead"):
-        raise UserError(f"env.monitor={cfg.env.monitor}: use val/win_rate_lookahead or val/win_rate_random.")
+    for key, allowed in CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and value not in allowed:
+            raise UserError(f"{key}={value} is not one of {', '.join(allowed)}.")
+    if cfg.algo.name == "ppo" and cfg.algo.minibatches > cfg.algo.num_envs * cfg.algo.rollout_steps:
+        raise UserError(
+            f"algo.minibatches={cfg.algo.minibatches} is more than the {cfg.algo.num_envs * cfg.algo.rollout_steps} "
+            "steps of a rollout (num_envs x rollout_steps); use fewer minibatches."
+        )
+    monitors = ["val/win_rate_lookahead", "val/win_rate_random"] if cfg.env.name == "connect_four" else []
+    monitors.append("val/return_mean")
+    if cfg.env.monitor not in monitors:
+        raise UserError(f"env.monitor={cfg.env.monitor} is not measured here; use {' or '.join(monitors)}.")
 
 
 def check_resumable(saved: dict, cfg: DictConfig, path: Path) -> None:
