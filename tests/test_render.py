@@ -37,9 +37,9 @@ SUPERVISED_FILES = COMMON_FILES | {
     "tests/test_download.py",
 }
 SUPERVISED_MODULES = "__init__ batches checkpoint curves data download errors evaluation fixtures loop metrics_csv"
-SUPERVISED_MODULES += " model optim plots runtime task"
+SUPERVISED_MODULES += " model optim plots runtime sweep task"
 RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation gif metrics_csv networks play plots ppo"
-RL_MODULES += " runtime training training_run"
+RL_MODULES += " runtime sweep training training_run"
 
 
 def package_files(package: str, modules: str) -> set[str]:

@@ -1,5 +1,6 @@
 """The rendered repo trains and evaluates (in this process), and its own test suite passes."""
 
+import csv
 import importlib
 import json
 import math
@@ -55,3 +56,21 @@ def test_the_rendered_repos_own_tests_pass(capstone_repo):
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+@pytest.mark.parametrize(("capstone", "sweep"), [("mnist", "optim.lr=0.001,0.0003"), ("rl", "seed=1,2")])
+def test_a_multirun_sweep_writes_a_folder_per_run_and_a_summary_table(rendered, tmp_path, capstone, sweep):
+    repo = rendered(capstone)
+    data = [f"data.root={tmp_path / 'data'}"] if capstone != "rl" else []
+    command = [sys.executable, "train.py", "-m", "debug=smoke", sweep, *data, f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    with (tmp_path / "sweep/sweep_summary.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["run"] for row in rows] == ["0", "1"]
+    key, values = sweep.split("=")
+    assert all(f"{key}={value}" in row["overrides"].split() for row, value in zip(rows, values.split(","), strict=True))
+    (monitored,) = [key for key in rows[0] if key.startswith("best/")]
+    assert all(math.isfinite(float(row[monitored])) for row in rows)
+    assert (tmp_path / "sweep/0/checkpoints/best.pt").is_file() and (tmp_path / "sweep/sweep_summary.md").is_file()

@@ -168,7 +168,8 @@ class TrainingRun:
         save_checkpoint(checkpoint, self.checkpoints / name)
 
     def summary(self) -> dict[str, float]:
-        return {"step": self.step, "best": self.best, "solved": self.solved, "stopped": self.stop_request.requested}
+        best = {"best": self.best, f"best/{self.cfg.env.monitor}": self.best}
+        return {"step": self.step, **best, "solved": self.solved, "stopped": self.stop_request.requested}
 
 
 COUNTS = ["trainer.total_steps", "trainer.eval_every", "trainer.eval_episodes", "logger.log_every_n_steps"]
