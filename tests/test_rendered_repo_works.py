@@ -74,3 +74,17 @@ def test_a_multirun_sweep_writes_a_folder_per_run_and_a_summary_table(rendered, 
     (monitored,) = [key for key in rows[0] if key.startswith("best/")]
     assert all(math.isfinite(float(row[monitored])) for row in rows)
     assert (tmp_path / "sweep/0/checkpoints/best.pt").is_file() and (tmp_path / "sweep/sweep_summary.md").is_file()
+
+
+def test_a_failing_run_does_not_end_the_sweep(rendered, tmp_path):
+    repo = rendered("rl")
+    sweep = ["-m", "debug=smoke", "trainer.eval_every=0,1024", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    command = [sys.executable, "train.py", *sweep]
+    result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "trainer.eval_every=0, but it must be at least 1" in result.stdout + result.stderr
+
+    with (tmp_path / "sweep/sweep_summary.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(row["run"], row["step"]) for row in rows] == [("0", ""), ("1", "2048")]
+    assert "| 0 |  |  | failed |" in (tmp_path / "sweep/sweep_summary.md").read_text()
