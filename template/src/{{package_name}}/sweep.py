@@ -2,6 +2,8 @@
 
 python train.py -m optim.lr=1e-3,3e-4 seed=1,2   ->  runs/multirun/<date>_<time>/{0,1,2,3}/
                                                      runs/multirun/<date>_<time>/sweep_summary.md
+python train.py -m hparams_search=optuna         ->  the same, one folder per trial, and the Optuna
+                                                     study in runs/optuna/<study_name>.db
 """
 
 import csv
@@ -13,6 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 SUMMARY = "summary.json"
+SQLITE = "sqlite:///"  # an Optuna storage URL of this form names a file: sqlite:///runs/optuna/<study>.db
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +55,20 @@ class SweepSummary(Callback):
         table = "\n".join(lines) + "\n"
         (sweep_dir / "sweep_summary.md").write_text(table)
         log.info("Sweep of %d runs in %s:\n%s", len(rows), sweep_dir, table)
+
+
+class OptunaStorageFolder(Callback):
+    """Makes the folder of the Optuna study's SQLite file before the sweeper opens it (SQLite makes none).
+
+    configs/hparams_search/optuna.yaml adds it to hydra.callbacks, beside hydra.sweeper.storage.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        storage = str(config.hydra.sweeper.storage or "")
+        if storage.startswith(SQLITE):
+            Path(storage.removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
+            name = config.hydra.sweeper.study_name
+            log.info("Optuna study %r in %s: the same command again continues it", name, storage)
 
 
 def format_cell(value) -> str:
