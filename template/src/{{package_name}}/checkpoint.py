@@ -94,4 +94,21 @@ def run_dir_for(resume) -> str:
             return str(find_checkpoint(True if resume in (True, "true") else resume).parent.parent)
         except UserError:
             pass
-    return str(RUNS_ROOT / datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    return str(RUNS_ROOT / start_time())
+
+
+def start_time() -> str:
+    """Now, as a folder name. Under torchrun, rank 0's now, so that all its processes share one folder.
+
+    The processes start at about the same time, but not within the same second; torchrun's own
+    key-value store (the one the processes meet through) carries rank 0's time to the others.
+    """
+    now = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":  # not under torchrun (or a launcher without it)
+        return now
+    address, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    store = torch.distributed.TCPStore(address, port, is_master=False, timeout=datetime.timedelta(minutes=5))
+    key = f"run_dir_for/{os.environ['TORCHELASTIC_RUN_ID']}/{os.environ['TORCHELASTIC_RESTART_COUNT']}"
+    if os.environ["RANK"] == "0":
+        store.set(key, now)
+    return store.get(key).decode()

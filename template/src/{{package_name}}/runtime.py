@@ -57,7 +57,8 @@ def rng_state() -> dict:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # Under torchrun each process has one GPU of its own: touching the others would start CUDA on them.
+        state["cuda"] = [torch.cuda.get_rng_state()] if distributed() else torch.cuda.get_rng_state_all()
     return state
 
 
@@ -67,7 +68,14 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((name, keys.numpy(), pos, has_gauss, cached_gaussian))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        if distributed():
+            torch.cuda.set_rng_state(state["cuda"][0])  # this process's own GPU
+        else:
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
 AUTOCAST_DTYPES = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
@@ -109,8 +117,9 @@ class StopRequest:
     ends; a second Ctrl-C interrupts at once, as usual.
     """
 
-    def __init__(self):
+    def __init__(self, announce: bool = True):
         self.requested = False
+        self.announce = announce  # under torchrun every process gets the Ctrl-C; one of them says so
 
     def __enter__(self):
         self.requested = False
@@ -124,7 +133,8 @@ class StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nStopping after this step (press Ctrl-C again to quit at once)...", flush=True)
+        if self.announce:
+            print("\nStopping after this step (press Ctrl-C again to quit at once)...", flush=True)
 
     def __exit__(self, *exc):
         if self._previous is not None:

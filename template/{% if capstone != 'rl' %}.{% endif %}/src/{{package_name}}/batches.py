@@ -19,6 +19,12 @@ class InMemoryBatches:
     shuffled samples are cut into pools of `pool_batches` batches, each pool is sorted by length
     and cut into batches, and the batches are shuffled. A batch then holds samples of similar
     length, so little of it is padding, while every epoch still mixes the data differently.
+
+    `rank` and `world_size` share the batches among the processes of a DDP run (trainer=ddp): each
+    step takes a global batch of `batch_size` x `world_size` samples, in the same order in every
+    process, and each process takes its own slice of it. So every process has as many batches as
+    the others, and N processes with batch_size B train on the same samples as one process with
+    batch_size N x B. (Augmentation is drawn per process, from a generator that also knows `rank`.)
     """
 
     def __init__(
@@ -33,6 +39,8 @@ class InMemoryBatches:
         device: torch.device | str = "cpu",
         lengths: torch.Tensor | None = None,
         pool_batches: int = 50,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         if len({len(t) for t in tensors}) != 1:
             raise ValueError("All tensors of a dataset need the same number of samples.")
@@ -44,16 +52,18 @@ class InMemoryBatches:
         self.transform = transform
         self.lengths = lengths.cpu() if lengths is not None and shuffle else None
         self.pool_batches = pool_batches
+        self.rank, self.world_size = rank, world_size
+        self.global_batch_size = batch_size * world_size  # the samples of one step, over all processes
 
     @property
     def num_samples(self) -> int:
         return len(self.tensors[0])
 
     def __len__(self) -> int:
-        """Batches per epoch."""
+        """Batches per epoch (the same in every process)."""
         if self.drop_last:
-            return self.num_samples // self.batch_size
-        return -(-self.num_samples // self.batch_size)
+            return self.num_samples // self.global_batch_size
+        return -(-self.num_samples // self.global_batch_size)
 
     def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
         """The batches of epoch `epoch`, from batch number `start` on."""
@@ -65,21 +75,30 @@ class InMemoryBatches:
                 order = self.bucketed(order, shuffling)
             order = order.to(device)
         for index in range(start, len(self)):
-            rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+            first = index * self.global_batch_size
+            rows = self.share(first, min(first + self.global_batch_size, self.num_samples))
+            if rows.start == rows.stop:
+                continue  # a last batch with fewer samples than processes: none left for this one
             batch = tuple(t[order[rows]] if self.shuffle else t[rows] for t in self.tensors)
             if self.transform is not None:
-                # hash() of a tuple of ints is the same in every process (only str hashes are salted).
-                generator = torch.Generator(device=device).manual_seed(hash((self.seed, epoch, index)) % 2**63)
-                batch = self.transform(batch, generator)
+                # hash() of a tuple of ints is the same in every run (only str hashes are salted).
+                key = hash((self.seed, epoch, index, self.rank)) % 2**63
+                batch = self.transform(batch, torch.Generator(device=device).manual_seed(key))
             yield batch
+
+    def share(self, start: int, stop: int) -> slice:
+        """This process's slice of the global batch start:stop; the slices differ by one sample at most."""
+        size, extra = divmod(stop - start, self.world_size)
+        first = start + self.rank * size + min(self.rank, extra)
+        return slice(first, first + size + (self.rank < extra))
 
     def bucketed(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """`order` rearranged so that consecutive batches hold samples of similar length."""
-        pool = self.pool_batches * self.batch_size
+        pool = self.pool_batches * self.global_batch_size
         # A stable sort keeps the random order among samples of equal length.
         pools = [rows[self.lengths[rows].argsort(stable=True)] for rows in order.split(pool)]
-        batches = list(torch.cat(pools).split(self.batch_size))
-        short = [batches.pop()] if len(batches[-1]) < self.batch_size else []  # stays last, so slicing lines up
+        batches = list(torch.cat(pools).split(self.global_batch_size))
+        short = [batches.pop()] if len(batches[-1]) < self.global_batch_size else []  # stays last: slices line up
         return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=generator)] + short)
 
     def __iter__(self) -> Iterator[Batch]:

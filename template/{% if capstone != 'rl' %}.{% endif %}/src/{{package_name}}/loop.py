@@ -3,6 +3,11 @@
     data -> model -> for each step: forward, loss, backward, optimizer step
          -> after each epoch: validate, keep the best and the last checkpoint, maybe stop early
 
+With trainer=ddp, torchrun starts this loop in several processes (one per GPU) that train one
+model together: each takes its share of every batch, DistributedDataParallel averages their
+gradients, and only rank 0 writes the run folder. The lines marked "DDP" are all it takes;
+distributed.py holds the rest.
+
 Everything specific to this capstone comes from four neighbours: `data` (the tensors),
 `model` (the network), `task` (loss and metrics of one batch) and `optim` (optimizer and
 schedule). Every knob is a config value in configs/; nothing here hides behind callbacks.
@@ -16,9 +21,10 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import runtime
+from . import distributed, runtime
 from .batches import InMemoryBatches
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .data import load_splits, train_transform
@@ -32,23 +38,33 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
-    """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`."""
-    run_dir = Path(run_dir)
+    """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`.
+
+    Under trainer=ddp, this process first joins the others that torchrun started, and trains on its own GPU.
+    """
+    check_counts(cfg)
+    with distributed.process_group(cfg.trainer) as device:
+        return train_on(device, cfg, Path(run_dir))
+
+
+def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    """The whole run, in this process, on `device`."""
     checkpoints = run_dir / "checkpoints"
+    rank, world_size = distributed.rank(), distributed.world_size()  # DDP: 0 and 1 in a single process
+    main = rank == 0  # DDP: only the main process writes the run folder and logs
 
     # 1. Where to compute, and randomness that repeats: same seed, same run (on the CPU).
-    check_counts(cfg)
     runtime.set_cpu_threads(cfg.trainer.threads)
-    device = runtime.pick_device(cfg.trainer.device)
     amp_dtype = runtime.autocast_dtype(cfg.trainer.precision, device)
-    runtime.seed_everything(cfg.seed)
+    runtime.seed_everything(cfg.seed + rank)  # DDP: each process its own dropout; DDP copies rank 0's weights
 
     # 2. Data: the whole dataset as tensors in memory, on the device when it is a GPU.
-    splits = load_splits(cfg.data)
+    with distributed.first_on_each_machine():  # DDP: one process downloads and caches, the others then read
+        splits = load_splits(cfg.data)
     data_state = splits.get("state")  # what reading new inputs the same way needs (IMDB: the vocabulary)
     transform = train_transform(cfg.data)
     if cfg.trainer.overfit_batches:  # debug mode: learn a few batches by heart, no augmentation
-        size = cfg.trainer.overfit_batches * cfg.data.batch_size
+        size = cfg.trainer.overfit_batches * cfg.data.batch_size * world_size
         few = tuple(t[:size] for t in splits["train"])
         splits, transform = {"train": few, "val": few}, None
     train_batches = InMemoryBatches(
@@ -60,11 +76,21 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         transform=transform,
         device=device,
         lengths=splits.get("train_lengths"),  # texts: batches of similar lengths (see batches.py)
+        rank=rank,  # DDP: this process's slice of each global batch of batch_size x world_size samples
+        world_size=world_size,
     )
-    val_batches = InMemoryBatches(splits["val"], cfg.data.eval_batch_size, device=device)
+    val_batches = InMemoryBatches(
+        splits["val"], cfg.data.eval_batch_size, device=device, rank=rank, world_size=world_size
+    )
     if len(train_batches) == 0:
+        processes = f" x {world_size} processes" if world_size > 1 else ""
         raise UserError(
-            f"data.batch_size={cfg.data.batch_size} is larger than the {train_batches.num_samples} training samples."
+            f"data.batch_size={cfg.data.batch_size}{processes} is larger than the "
+            f"{train_batches.num_samples} training samples."
+        )
+    if val_batches.num_samples < world_size:
+        raise UserError(
+            f"{world_size} processes cannot share {val_batches.num_samples} validation samples; use fewer processes."
         )
 
     # 3. Model, loss, optimizer and learning-rate schedule. The schedule runs per step.
@@ -83,31 +109,43 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     if cfg.resume:
         path = find_checkpoint(cfg.resume)
         state = load_checkpoint(path, CAPSTONE)
-        check_resumable(state["config"], cfg, path, steps_per_epoch, state["steps_per_epoch"])
+        saved_world_size = state.get("world_size", 1)
+        check_resumable(
+            state["config"], cfg, path, steps_per_epoch, state["steps_per_epoch"], saved_world_size, world_size
+        )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        runtime.set_rng_state(state["rng"])
+        runtime.set_rng_state(state["rng"][rank])  # one random state per process
         step, best, bad_epochs = state["step"], state["best"], state["bad_epochs"]
         log.info(f"Resumed {path} at step {step} (epoch {step // steps_per_epoch + 1}).")
-    metrics_csv = MetricsCSV(run_dir / "metrics.csv", resume_step=step if cfg.resume else None)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    if main:  # DDP: one writer
+        metrics_csv = MetricsCSV(run_dir / "metrics.csv", resume_step=step if cfg.resume else None)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     net = torch.compile(model) if cfg.trainer.compile else model  # the same weights, compiled when asked
+    # DDP: the same model in every process; backward() averages the gradients of all of them.
+    train_net = net
+    if cfg.trainer.strategy == "ddp":
+        train_net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
     def save(name: str) -> None:
+        rng = distributed.gather(runtime.rng_state())  # DDP: every process's random state, so resuming repeats it
+        if not main:
+            return
         save_checkpoint(
             {
                 "capstone": CAPSTONE,
-                "model": model.state_dict(),
+                "model": model.state_dict(),  # the model itself, not its DDP wrapper: evaluate.py reads it as is
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
                 "step": step,
                 "steps_per_epoch": steps_per_epoch,
+                "world_size": world_size,
                 "best": best,
                 "bad_epochs": bad_epochs,
-                "rng": runtime.rng_state(),
+                "rng": rng,
                 "config": OmegaConf.to_container(cfg, resolve=True),
                 "data_state": data_state,
             },
@@ -119,13 +157,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     stopped_early = bool(patience and bad_epochs >= patience)  # a resumed run that had stopped early
     if stopped_early:
         log.info(f"This run stopped early already; raise trainer.early_stopping_patience above {bad_epochs} to go on.")
-    log.info(f"Training {count_parameters(model):,} parameters on {device} for {last_step:,} steps; run in {run_dir}")
+    processes = f" in {world_size} processes" if world_size > 1 else ""
+    log.info(
+        f"Training {count_parameters(model):,} parameters on {device}{processes} for {last_step:,} steps; "
+        f"run in {run_dir}"
+    )
     started = time.perf_counter()
     val_metrics: dict[str, float] = {}
     # The mean train/loss of the last log_every_n_steps steps, across epoch ends.
     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
-    with runtime.StopRequest() as stop, profiler(cfg.trainer.profile, run_dir) as profile:
-        while step < last_step and not stop.requested and not stopped_early:
+    stopping = False  # Ctrl-C: stop after this step, in every process at the same step
+    with runtime.StopRequest(announce=main) as stop, profiler(cfg.trainer.profile and main, run_dir) as profile:
+        while step < last_step and not stopping and not stopped_early:
             epoch, first_batch = divmod(step, steps_per_epoch)
             model.train()
             epoch_totals: dict[str, torch.Tensor] = {}  # after a mid-epoch resume: the batches from there on
@@ -134,12 +177,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
                 desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}",
                 total=steps_per_epoch,
                 initial=first_batch,
-                disable=not cfg.logger.progress_bar,
+                disable=not (cfg.logger.progress_bar and main),
                 leave=False,
             )
             for batch in bar:
                 with runtime.autocast(device, amp_dtype):
-                    loss, stats = task.loss(net, batch)
+                    loss, stats = task.loss(train_net, batch)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if cfg.trainer.grad_clip:
@@ -155,31 +198,39 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
                 window_steps += 1
                 if profile is not None:
                     profile.step()
+                stopping = distributed.any_process(stop.requested)  # DDP: the processes stop together
 
-                if step % cfg.logger.log_every_n_steps == 0 or step == last_step or stop.requested:
-                    mean_loss = float(window_loss) / window_steps
+                if step % cfg.logger.log_every_n_steps == 0 or step == last_step or stopping:
+                    mean_loss = float(distributed.all_reduce_mean(window_loss)) / window_steps  # DDP: of all
                     check_finite(mean_loss, step, checkpoints)
-                    samples_per_s = window_steps * cfg.data.batch_size / (time.perf_counter() - window_start)
-                    metrics_csv.log({"epoch": epoch + 1, "step": step, "train/loss": mean_loss, "lr": lr})
+                    samples = window_steps * cfg.data.batch_size * world_size
+                    samples_per_s = samples / (time.perf_counter() - window_start)
+                    if main:
+                        metrics_csv.log({"epoch": epoch + 1, "step": step, "train/loss": mean_loss, "lr": lr})
                     bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", samples_per_s=f"{samples_per_s:,.0f}")
                     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
-                if step >= last_step or stop.requested:
+                if step >= last_step or stopping:
                     break
             bar.close()
-            if stop.requested and step % steps_per_epoch:
+            if stopping and step % steps_per_epoch:
                 save("last.pt")  # Ctrl-C mid-epoch: keep the progress, validate when the epoch is complete
                 break
 
             # Validate, then keep the best checkpoint by the monitored metric and always the last one.
-            train_metrics = {f"train/{k}": v for k, v in task.metrics(epoch_totals).items() if k != "loss"}
-            val_metrics = {f"val/{k}": v for k, v in evaluate(net, val_batches, task, device, amp_dtype).items()}
+            # DDP: each process validates its share; the sums of all of them make the metrics.
+            train_totals = distributed.all_reduce_sums(epoch_totals, device)
+            train_metrics = {f"train/{k}": v for k, v in task.metrics(train_totals).items() if k != "loss"}
+            distributed.copy_buffers_from_rank0(model)  # DDP: BatchNorm statistics as the checkpoint holds them
+            validated = evaluate(net, val_batches, task, device, amp_dtype, across_processes=True)
+            val_metrics = {f"val/{k}": v for k, v in validated.items()}
             check_finite(val_metrics["val/loss"], step, checkpoints)
             improved = best is None or (val_metrics[monitor] > best if mode == "max" else val_metrics[monitor] < best)
             if improved:
                 best, bad_epochs = val_metrics[monitor], 0
             else:
                 bad_epochs += 1
-            metrics_csv.log({"epoch": epoch + 1, "step": step, **train_metrics, **val_metrics})
+            if main:
+                metrics_csv.log({"epoch": epoch + 1, "step": step, **train_metrics, **val_metrics})
             log.info(
                 f"epoch {epoch + 1} step {step}: "
                 + " ".join(f"{k}={v:.4f}" for k, v in val_metrics.items() if k.count("/") == 1)  # not per class
@@ -191,22 +242,28 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
             stopped_early = bool(patience and bad_epochs >= patience)
             if stopped_early:
                 log.info(f"Early stop: {monitor} did not improve for {patience} epochs.")
+            stopping = distributed.any_process(stop.requested)  # Ctrl-C while validating: no further epoch
 
     minutes = (time.perf_counter() - started) / 60
-    if stop.requested:
+    if stopping:
         log.info(f"Stopped at step {step} after {minutes:.1f} min; saved {checkpoints / 'last.pt'}.")
-        log.info(f"Continue with: python train.py resume={run_dir} (and the overrides this run started with)")
+        command = distributed.launch_command()
+        log.info(f"Continue with: {command} resume={run_dir} (and the overrides this run started with)")
     elif best is not None:
         log.info(
             f"Done in {minutes:.1f} min: best {monitor}={best:.4f}. Run folder: {run_dir}\n"
             f"Next: python evaluate.py ckpt={checkpoints / 'best.pt'}"
         )
-    return {**val_metrics, f"best/{monitor}": best, "step": step, "stopped": stop.requested}
+    return {**val_metrics, f"best/{monitor}": best, "step": step, "stopped": stopping}
 
 
 @torch.no_grad()
-def evaluate(model, batches, task, device, amp_dtype=None) -> dict[str, float]:
-    """The task's metrics over all `batches`, with the model in eval mode (BatchNorm, dropout)."""
+def evaluate(model, batches, task, device, amp_dtype=None, *, across_processes=False) -> dict[str, float]:
+    """The task's metrics over all `batches`, with the model in eval mode (BatchNorm, dropout).
+
+    across_processes: `batches` are this process's share (trainer=ddp), and the metrics are those of
+    the shares of all processes together (the same in each).
+    """
     was_training = model.training
     model.eval()
     totals: dict[str, torch.Tensor] = {}
@@ -215,6 +272,8 @@ def evaluate(model, batches, task, device, amp_dtype=None) -> dict[str, float]:
             _, stats = task.loss(model, batch)
         add_to(totals, stats)
     model.train(was_training)
+    if across_processes:
+        totals = distributed.all_reduce_sums(totals, device)
     return task.metrics(totals)
 
 
@@ -266,6 +325,8 @@ RESUMABLE_CHANGES = (
     "data.download_timeout",
     "data.eval_batch_size",
     "trainer.device",
+    "trainer.strategy",  # single or ddp: the same training when the number of processes stays the same
+    "trainer.backend",
     "trainer.threads",
     "trainer.compile",
     "trainer.max_steps",
@@ -276,8 +337,26 @@ RESUMABLE_CHANGES = (
 )
 
 
-def check_resumable(saved: dict, cfg: DictConfig, path: Path, steps_per_epoch: int, saved_steps: int) -> None:
-    """A resumed run continues the same experiment: it may stop later or log differently, nothing more."""
+def check_resumable(
+    saved: dict,
+    cfg: DictConfig,
+    path: Path,
+    steps_per_epoch: int,
+    saved_steps: int,
+    saved_world_size: int = 1,
+    world_size: int = 1,
+) -> None:
+    """A resumed run continues the same experiment: it may stop later or log differently, nothing more.
+
+    That includes the number of processes (trainer=ddp): data.batch_size is per process, so another
+    number of them would train on another global batch.
+    """
+    if saved_world_size != world_size:
+        raise UserError(
+            f"{path} was trained by {saved_world_size} process(es) and this run has {world_size}, which would "
+            f"change the global batch (data.batch_size x processes); resume it with {saved_world_size} process(es) "
+            "in all, or start a new run."
+        )
     before, now = flatten(saved), flatten(OmegaConf.to_container(cfg, resolve=True))
     changed = sorted(
         key
