@@ -57,7 +57,8 @@ def main() -> None:
     seconds = [row[1] for row in rows]
     summary = (
         f"median {statistics.median(seconds):.1f} s (min {min(seconds):.1f}, max {max(seconds):.1f}); "
-        f"median steps {statistics.median(row[3] for row in rows):.0f}; peak RSS {max(row[2] for row in rows):.0f} MiB; "
+        f"median steps {statistics.median(row[3] for row in rows):.0f}; "
+        f"peak RSS {max(row[2] for row in rows):.0f} MiB; "
     )
     if "eval/win_rate_random" in rows[0][4]:  # Connect Four: the share of games won against each opponent
         for opponent in ("random", "lookahead"):

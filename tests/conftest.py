@@ -26,14 +26,15 @@ CAPSTONES = ("mnist", "camvid", "imdb", "rl")
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory):
-    """rendered(capstone): the repo of that capstone's preset, rendered once per test session."""
+    """rendered(capstone, **answers): that capstone's preset with `answers` changed, rendered once per session."""
     repos = {}
 
-    def get(capstone: str) -> Path:
-        if capstone not in repos:
+    def get(capstone: str, **answers) -> Path:
+        key = (capstone, *sorted(answers.items()))
+        if key not in repos:
             folder = tmp_path_factory.mktemp("render") / load_preset(capstone)["project_name"]
-            repos[capstone] = render(folder, capstone)
-        return repos[capstone]
+            repos[key] = render(folder, capstone, **answers)
+        return repos[key]
 
     return get
 

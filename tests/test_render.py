@@ -23,6 +23,8 @@ COMMON_FILES = {
     "configs/eval.yaml",
     "configs/logger/csv.yaml",
     "configs/debug/smoke.yaml",
+    "configs/hparams_search/optuna.yaml",
+    "configs/hydra/launcher/submitit_slurm.yaml",
     "tests/conftest.py",
     "tests/test_commands.py",
     "tests/test_training.py",
@@ -31,13 +33,14 @@ SUPERVISED_FILES = COMMON_FILES | {
     "configs/optim/adamw.yaml",
     "configs/optim/sgd.yaml",
     "configs/trainer/default.yaml",
+    "configs/trainer/ddp.yaml",
     "configs/experiment/best.yaml",
     "configs/debug/overfit.yaml",
     "configs/debug/profile.yaml",
     "tests/test_download.py",
 }
-SUPERVISED_MODULES = "__init__ batches checkpoint curves data download errors evaluation fixtures loop metrics_csv"
-SUPERVISED_MODULES += " model optim plots runtime sweep task"
+SUPERVISED_MODULES = "__init__ batches checkpoint curves data distributed download errors evaluation fixtures loop"
+SUPERVISED_MODULES += " metrics_csv model optim plots runtime sweep task"
 RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation gif metrics_csv networks play plots ppo"
 RL_MODULES += " runtime sweep training training_run"
 
