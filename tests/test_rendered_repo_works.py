@@ -4,6 +4,7 @@ import csv
 import importlib
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -44,10 +45,14 @@ def test_smoke_training_then_evaluation_in_process(capstone_repo, package, tmp_p
     assert written[monitored] == metrics[monitored] and math.isfinite(metrics[monitored])
 
 
-def test_the_rendered_repos_own_tests_pass(capstone_repo):
-    _, repo = capstone_repo
+def test_the_rendered_repos_own_tests_pass_in_a_fresh_git_repo(capstone_repo, tmp_path):
+    """copier copy, git init && git add -A && git commit, pytest: it passes and leaves git clean."""
+    _, rendered = capstone_repo
+    repo = shutil.copytree(rendered, tmp_path / rendered.name, ignore=shutil.ignore_patterns("__pycache__"))
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "My capstone"]):
+        subprocess.run(["git", *command], cwd=repo, check=True, capture_output=True)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "-q"],
         cwd=repo,
         env=python_env(repo),
         capture_output=True,
@@ -56,6 +61,8 @@ def test_the_rendered_repos_own_tests_pass(capstone_repo):
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    assert status == "", status  # the tests wrote nothing into the repo that git would pick up
 
 
 @pytest.mark.parametrize(("capstone", "sweep"), [("mnist", "optim.lr=0.001,0.0003"), ("rl", "seed=1,2")])
