@@ -28,6 +28,7 @@ COMMON_FILES = {
     "tests/conftest.py",
     "tests/test_commands.py",
     "tests/test_training.py",
+    "tests/test_checkpoint.py",
 }
 SUPERVISED_FILES = COMMON_FILES | {
     "configs/optim/adamw.yaml",

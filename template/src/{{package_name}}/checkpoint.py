@@ -27,6 +27,12 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:  # a full disk, a lost network drive: the run stops, the old file stays
+        Path(tmp).unlink(missing_ok=True)
+        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+        raise UserError(
+            f"Could not write the checkpoint {path} ({error}); {kept}. Free some disk space, then resume the run."
+        ) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
