@@ -1,6 +1,8 @@
 """The rendered repositories: the right files, valid Python and YAML, composable configs, lint-clean."""
 
 import ast
+import re
+import shutil
 import subprocess
 import sys
 
@@ -29,6 +31,9 @@ COMMON_FILES = {
     "tests/test_commands.py",
     "tests/test_training.py",
     "tests/test_checkpoint.py",
+    "CITATION.cff",
+    ".pre-commit-config.yaml",
+    "Makefile",
 }
 SUPERVISED_FILES = COMMON_FILES | {
     "configs/optim/adamw.yaml",
@@ -41,9 +46,9 @@ SUPERVISED_FILES = COMMON_FILES | {
     "tests/test_download.py",
 }
 SUPERVISED_MODULES = "__init__ batches checkpoint curves data distributed download errors evaluation fixtures loop"
-SUPERVISED_MODULES += " metrics_csv model optim plots runtime sweep task"
+SUPERVISED_MODULES += " metrics_csv model optim plots report runtime sweep task"
 RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation gif metrics_csv networks play plots ppo"
-RL_MODULES += " runtime sweep training training_run"
+RL_MODULES += " report runtime sweep training training_run"
 
 
 def package_files(package: str, modules: str) -> set[str]:
@@ -186,12 +191,18 @@ def test_the_license_answer_picks_the_license_text(tmp_path, license, first_line
     text = (repo / "LICENSE").read_text()
     assert text.strip().startswith(first_line) and "Grace Hopper" in text
     assert f'license = "{license}"' in (repo / "pyproject.toml").read_text()
+    citation = yaml.safe_load((repo / "CITATION.cff").read_text())
+    assert citation["license"] == license and citation["authors"][0]["family-names"] == "Hopper"
+    badge = f"https://img.shields.io/badge/license-{license.replace('-', '--')}-blue.svg"  # shields.io: "--" is a "-"
+    assert badge in (repo / "README.md").read_text()
 
 
 def test_no_license_renders_no_license_file(tmp_path):
     repo = render(tmp_path / "repo", license="none")
     assert not (repo / "LICENSE").exists()
     assert "license" not in (repo / "pyproject.toml").read_text()
+    assert "license" not in yaml.safe_load((repo / "CITATION.cff").read_text())
+    assert "badge/license" not in (repo / "README.md").read_text()
 
 
 def test_the_answers_reach_the_configs(tmp_path):
@@ -226,4 +237,44 @@ def test_the_github_workflow_lints_and_tests_with_tools_the_repo_installs(mnist_
     pyproject = (mnist_repo / "pyproject.toml").read_text()
     assert 'dev = ["pytest' in pyproject and "ruff" in pyproject
     python = next(s["with"]["python-version"] for s in workflow["jobs"]["test"]["steps"] if "with" in s)
-    assert python == yaml.safe_load((mnist_repo / ".copier-answers.yml").read_text())["python_version"]
+    answers = yaml.safe_load((mnist_repo / ".copier-answers.yml").read_text())
+    assert python == answers["python_version"]
+
+    # The Makefile's shortcuts run the repo's own scripts, and `make lint` checks what CI checks.
+    recipes, commands = {}, []
+    for line in (mnist_repo / "Makefile").read_text().splitlines():
+        if match := re.match(r"([a-z]+):", line):
+            commands = recipes.setdefault(match[1], [])
+        elif line.startswith("\t"):  # make wants a tab before each command
+            commands.append(line.strip())
+    assert {"train", "smoke", "evaluate", "test", "lint", "format", "notebook"} <= recipes.keys()
+    for name, lines in recipes.items():
+        for path in re.findall(r"[\w/]+\.(?:py|ipynb)\b", " ".join(lines)):
+            assert (mnist_repo / path).is_file(), (name, path)
+    assert [line.replace("$(PYTHON) -m ", "") for line in recipes["lint"]] == ["ruff check .", "ruff format --check ."]
+    if shutil.which("make"):
+        ckpt = "CKPT=runs/x/checkpoints/best.pt"
+        shown = subprocess.run(["make", "-n", "evaluate", ckpt], cwd=mnist_repo, capture_output=True, text=True)
+        assert "python evaluate.py ckpt=runs/x/checkpoints/best.pt" in shown.stdout, shown.stderr
+
+    # pre-commit: ruff (a version that reads this pyproject's settings) and notebook output stripping.
+    hooks = {
+        repo["repo"].removeprefix("https://github.com/"): (repo["rev"], [hook["id"] for hook in repo["hooks"]])
+        for repo in yaml.safe_load((mnist_repo / ".pre-commit-config.yaml").read_text())["repos"]
+    }
+    rev, ids = hooks["astral-sh/ruff-pre-commit"]
+    assert ids == ["ruff-check", "ruff-format"] and tuple(map(int, rev.removeprefix("v").split("."))) >= (0, 6)
+    rev, ids = hooks["kynan/nbstripout"]
+    assert ids == ["nbstripout"] and re.fullmatch(r"\d+\.\d+\.\d+", rev)
+
+    # CITATION.cff: the keys CFF 1.2.0 requires, from the answers.
+    citation = yaml.safe_load((mnist_repo / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["message"] and citation["version"] == "0.1.0"
+    assert citation["title"] == answers["project_name"] and citation["license"] == answers["license"]
+    (author,) = citation["authors"]
+    assert f"{author['given-names']} {author['family-names']}" == answers["author_name"]
+    assert author["email"] == answers["author_email"]
+    github = f"https://github.com/{answers['github_user']}/{answers['project_name']}"
+    assert citation["repository-code"] == github
+    badge = f"[![CI]({github}/actions/workflows/ci.yml/badge.svg)]({github}/actions/workflows/ci.yml)"
+    assert badge in (mnist_repo / "README.md").read_text()

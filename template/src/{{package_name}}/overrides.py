@@ -1,0 +1,55 @@
+"""Command-line overrides of the wrong type, caught before they reach the code as a traceback.
+
+The YAML files in configs/ carry no types, so Hydra accepts `optim.lr=abc` and the error would come
+from deep inside PyTorch. Each `key=value` on the command line is checked against the value the
+same key has without it: a number stays a number, a list a list, true/false a boolean.
+"""
+
+from hydra import compose
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import UserError
+
+
+def check_override_types(hydra_cfg: DictConfig, config_name: str = "train") -> None:
+    """Raise a UserError for the first override whose value has another type than the key's default."""
+    overrides = OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task))
+    groups = hydra_cfg.runtime.choices
+    # The config as the command line composes it, but with the defaults of the keys it sets.
+    base = compose(config_name, overrides=[o.input_line for o in overrides if o.key_or_group in groups])
+    for override in overrides:
+        key = override.key_or_group
+        if key in groups or key.startswith("hydra.") or override.is_add() or override.is_delete():
+            continue  # a config group, Hydra's own settings, a new or a deleted key: nothing to compare with
+        if override.is_sweep_override():
+            continue  # -m a=1,2: each run of the sweep is checked on its own
+        default, value = OmegaConf.select(base, key), override.value()
+        expected = expected_kind(default, value)
+        if expected:
+            example = f"{key}={as_override(default)}"
+            raise UserError(f"{key}={override.get_value_element_as_str()} must be {expected}, like {example}.")
+
+
+def expected_kind(default, value) -> str | None:
+    """What `value` should be, judging by `default`; None when it fits (or anything goes)."""
+    if value is None or default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if isinstance(default, float):
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "a number"
+    if OmegaConf.is_list(default):
+        return None if isinstance(value, list) else "a list in brackets"
+    return None
+
+
+def as_override(value) -> str:
+    """A value as it is written on the command line: true, 0.003, [0.9,0.999]."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if OmegaConf.is_list(value):
+        return "[" + ",".join(as_override(item) for item in value) + "]"
+    return str(value)
