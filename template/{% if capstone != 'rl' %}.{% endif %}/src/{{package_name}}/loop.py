@@ -29,10 +29,10 @@ from .batches import InMemoryBatches
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .data import load_splits, train_transform
 from .errors import UserError
-from .metrics_csv import MetricsCSV
 from .model import build_model
 from .optim import build_optimizer, build_scheduler
 from .task import CAPSTONE, Task
+from .tracking import Tracker, check_logger
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     Under trainer=ddp, this process first joins the others that torchrun started, and trains on its own GPU.
     """
     check_counts(cfg)
+    check_logger(cfg)  # logger=wandb: the wandb package and mode, before any work
     with distributed.process_group(cfg.trainer) as device:
         return train_on(device, cfg, Path(run_dir))
 
@@ -121,7 +122,8 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
         step, best, bad_epochs = state["step"], state["best"], state["bad_epochs"]
         log.info(f"Resumed {path} at step {step} (epoch {step // steps_per_epoch + 1}).")
     if main:  # DDP: one writer
-        metrics_csv = MetricsCSV(run_dir / "metrics.csv", resume_step=step if cfg.resume else None)
+        # metrics.csv, and with logger=wandb the same rows on Weights & Biases (tracking.py)
+        tracker = Tracker(cfg, run_dir, resume_step=step if cfg.resume else None)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     net = torch.compile(model) if cfg.trainer.compile else model  # the same weights, compiled when asked
     # DDP: the same model in every process; backward() averages the gradients of all of them.
@@ -206,7 +208,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
                     samples = window_steps * cfg.data.batch_size * world_size
                     samples_per_s = samples / (time.perf_counter() - window_start)
                     if main:
-                        metrics_csv.log({"epoch": epoch + 1, "step": step, "train/loss": mean_loss, "lr": lr})
+                        tracker.log({"epoch": epoch + 1, "step": step, "train/loss": mean_loss, "lr": lr})
                     bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", samples_per_s=f"{samples_per_s:,.0f}")
                     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
                 if step >= last_step or stopping:
@@ -230,7 +232,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
             else:
                 bad_epochs += 1
             if main:
-                metrics_csv.log({"epoch": epoch + 1, "step": step, **train_metrics, **val_metrics})
+                tracker.log({"epoch": epoch + 1, "step": step, **train_metrics, **val_metrics})
             log.info(
                 f"epoch {epoch + 1} step {step}: "
                 + " ".join(f"{k}={v:.4f}" for k, v in val_metrics.items() if k.count("/") == 1)  # not per class
@@ -244,6 +246,8 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
                 log.info(f"Early stop: {monitor} did not improve for {patience} epochs.")
             stopping = distributed.any_process(stop.requested)  # Ctrl-C while validating: no further epoch
 
+    if main:
+        tracker.finish(checkpoints / "best.pt")  # logger=wandb: best.pt as an artifact, then the run ends
     minutes = (time.perf_counter() - started) / 60
     if stopping:
         log.info(f"Stopped at step {step} after {minutes:.1f} min; saved {checkpoints / 'last.pt'}.")

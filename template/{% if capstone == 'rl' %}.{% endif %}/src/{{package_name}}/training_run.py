@@ -19,8 +19,8 @@ from . import runtime
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .envs import finished_episodes
 from .errors import UserError
-from .metrics_csv import MetricsCSV
 from .play import evaluate_policy
+from .tracking import Tracker, check_logger
 
 log = logging.getLogger(__name__)
 CAPSTONE = "rl"
@@ -32,6 +32,7 @@ class TrainingRun:
         self.run_dir = Path(run_dir)
         self.checkpoints = self.run_dir / "checkpoints"
         check_settings(cfg)
+        check_logger(cfg)  # logger=wandb: the wandb package and mode, before any step
 
         # Small networks: the thread count decides the speed (trainer.threads in configs/train.yaml).
         runtime.set_cpu_threads(cfg.trainer.threads)
@@ -49,7 +50,7 @@ class TrainingRun:
         self.best = self.resumed["best"] if self.resumed else -math.inf
         self.solved = False
 
-        self._metrics: MetricsCSV | None = None  # opened at the first row: see `metrics`
+        self._metrics: Tracker | None = None  # opened at the first row: see `metrics`
         every = cfg.trainer.eval_every
         self.next_eval = (self.step // every + 1) * every
         self.returns: list[float] = []  # episodes finished since the last log row
@@ -63,15 +64,18 @@ class TrainingRun:
 
     def __exit__(self, *exc):
         self.stop_request.__exit__(*exc)
+        if self._metrics is not None and exc[0] is None:
+            self._metrics.finish(self.checkpoints / "best.pt")  # logger=wandb: best.pt as an artifact, then the end
 
     @property
-    def metrics(self) -> MetricsCSV:
-        """metrics.csv, with config.yaml beside it. Both are written only once training is under
-        way, so that a resume refused by `restore` leaves the run folder as it was."""
+    def metrics(self) -> Tracker:
+        """metrics.csv (and with logger=wandb the same rows on W&B: tracking.py), with config.yaml beside
+        it. Both are written only once training is under way, so that a resume refused by `restore`
+        leaves the run folder as it was."""
         if self._metrics is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
-            self._metrics = MetricsCSV(self.run_dir / "metrics.csv", resume_step=self.step if self.resumed else None)
+            self._metrics = Tracker(self.cfg, self.run_dir, resume_step=self.step if self.resumed else None)
         return self._metrics
 
     @property

@@ -10,6 +10,7 @@ Each config value maps onto a pytorch_lightning.Trainer argument or callback:
     trainer.early_stopping_patience           ->  EarlyStopping
     trainer.strategy=ddp (trainer=ddp)        ->  Lightning's DDP strategy, under torchrun
     logger.log_every_n_steps                  ->  Trainer(log_every_n_steps), into metrics.csv
+    logger=wandb                              ->  the same rows on Weights & Biases too (tracking.py)
 """
 
 import logging
@@ -32,8 +33,8 @@ from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .errors import UserError
 from .lightning_module import CapstoneData, CapstoneModule
 from .loop import check_counts, check_finite, check_resumable, choose_monitor
-from .metrics_csv import MetricsCSV
 from .task import CAPSTONE, Task
+from .tracking import Tracker, check_logger
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     Lightning's DDP strategy then uses that process group.
     """
     check_counts(cfg)
+    check_logger(cfg)  # logger=wandb: the wandb package and mode, before any work
     with distributed.process_group(cfg.trainer) as device:
         return train_on(device, cfg, Path(run_dir))
 
@@ -108,6 +110,8 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     if cfg.trainer.early_stopping_patience:
         callbacks.append(PatientEarlyStopping(monitor, patience=cfg.trainer.early_stopping_patience, mode=mode))
 
+    # metrics.csv, and with logger=wandb the same rows on W&B; DDP: only the main process writes them
+    tracker = Tracker(cfg, run_dir, resume_step=step if cfg.resume else None) if rank == 0 else None
     trainer = pl.Trainer(
         default_root_dir=run_dir,
         # Counted in steps, as loop.py counts them, so that a run resumed mid-epoch validates where an
@@ -120,7 +124,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
         **processes_of(device),
         precision=precision,
         gradient_clip_val=cfg.trainer.grad_clip,
-        logger=MetricsCSVLogger(run_dir / "metrics.csv", resume_step=step if cfg.resume else None),
+        logger=MetricsCSVLogger(tracker, run_dir),
         log_every_n_steps=cfg.logger.log_every_n_steps,
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
@@ -141,6 +145,8 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
             trainer.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
         except Stopped:
             pass
+    if tracker is not None:
+        tracker.finish(checkpoints / "best.pt")  # logger=wandb: best.pt as an artifact, then the run ends
     stopped = stop.requested
     minutes = (time.perf_counter() - started) / 60
 
@@ -214,12 +220,11 @@ class StopAndCheck(Callback):
 
 
 class MetricsCSVLogger(Logger):
-    """Lightning's logger interface, writing the same metrics.csv as loop.py (see metrics_csv.py)."""
+    """Lightning's logger interface, writing the same metrics.csv as loop.py (and W&B rows: tracking.py)."""
 
-    def __init__(self, path: Path, resume_step: int | None = None):
+    def __init__(self, tracker: Tracker | None, run_dir: Path):
         super().__init__()
-        self.path, self.resume_step = path, resume_step
-        self.csv: MetricsCSV | None = None  # opened on first use, by the main process only
+        self.tracker, self.run_dir = tracker, run_dir  # tracker: None in the other processes under DDP
 
     @property
     def name(self) -> str:
@@ -231,7 +236,7 @@ class MetricsCSVLogger(Logger):
 
     @property
     def save_dir(self) -> str:
-        return str(self.path.parent)
+        return str(self.run_dir)
 
     @rank_zero_only
     def log_hyperparams(self, params, *args, **kwargs) -> None:
@@ -239,9 +244,8 @@ class MetricsCSVLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        if self.csv is None:
-            self.csv = MetricsCSV(self.path, resume_step=self.resume_step)
-        self.csv.log({"epoch": int(metrics.pop("epoch", 0)), "step": step, **metrics})
+        if self.tracker is not None:
+            self.tracker.log({"epoch": int(metrics.pop("epoch", 0)), "step": step, **metrics})
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
