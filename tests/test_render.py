@@ -24,9 +24,11 @@ COMMON_FILES = {
     "configs/train.yaml",
     "configs/eval.yaml",
     "configs/logger/csv.yaml",
+    "configs/logger/wandb.yaml",
     "configs/debug/smoke.yaml",
     "configs/hparams_search/optuna.yaml",
     "configs/hydra/launcher/submitit_slurm.yaml",
+    "notebooks/capstone.ipynb",
     "tests/conftest.py",
     "tests/test_commands.py",
     "tests/test_training.py",
@@ -46,9 +48,9 @@ SUPERVISED_FILES = COMMON_FILES | {
     "tests/test_download.py",
 }
 SUPERVISED_MODULES = "__init__ batches checkpoint curves data distributed download errors evaluation fixtures loop"
-SUPERVISED_MODULES += " metrics_csv model optim plots report runtime sweep task"
+SUPERVISED_MODULES += " metrics_csv model optim overrides plots report runtime sweep task tracking"
 RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation gif metrics_csv networks play plots ppo"
-RL_MODULES += " report runtime sweep training training_run"
+RL_MODULES += " overrides report runtime sweep tracking training training_run"
 
 
 def package_files(package: str, modules: str) -> set[str]:
@@ -103,10 +105,10 @@ FILES = {
 SUPERVISED_MODES = [[], ["experiment=best"], ["debug=smoke"], ["debug=overfit"], ["debug=profile"]]
 # Config overrides that must compose, per capstone, each alone and on top of each mode.
 OVERRIDES = {
-    "mnist": ["model=mlp", "optim=sgd"],
+    "mnist": ["model=mlp", "optim=sgd", "logger=wandb"],
     "camvid": ["model=light", "optim=sgd"],
     "imdb": ["model=lstm", "optim=sgd"],
-    "rl": ["algo=dqn", "env=connect_four"],
+    "rl": ["algo=dqn", "env=connect_four", "logger=wandb"],
 }
 MODES = {"mnist": SUPERVISED_MODES, "camvid": SUPERVISED_MODES, "imdb": SUPERVISED_MODES, "rl": [[], ["debug=smoke"]]}
 

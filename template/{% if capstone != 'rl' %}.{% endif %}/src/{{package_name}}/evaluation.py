@@ -14,7 +14,9 @@ from .errors import UserError
 from .loop import evaluate
 from .model import build_model
 from .plots import plot_test_predictions
+from .report import update_readme
 from .task import CAPSTONE, Task
+from .tracking import log_evaluation
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
@@ -49,4 +51,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
             plot_test_predictions(model, test_batches, run_dir, data_cfg)
         if (run_dir / "metrics.csv").exists():
             plot_training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")
+    log_evaluation(trained, run_dir)  # a logger=wandb run: metrics.json and the plots to its W&B run
+    if cfg.report:  # README.md's results section, and its pictures in results/
+        update_readme(run_dir, checkpoint=path)
     return metrics

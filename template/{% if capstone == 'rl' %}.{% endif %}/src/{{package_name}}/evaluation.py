@@ -15,6 +15,8 @@ from .gif import save_gif
 from .networks import build_network
 from .play import evaluate_policy, record_episode
 from .plots import plot_returns
+from .report import update_readme
+from .tracking import log_evaluation
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
@@ -43,6 +45,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     if cfg.plots and (run_dir / "metrics.csv").is_file():
         title = f"{trained.algo.name.upper()} on {trained.env.id}"
         plot_returns(run_dir / "metrics.csv", run_dir / "returns.png", trained.env.solved_return, title)
+    log_evaluation(trained, run_dir)  # a logger=wandb run: metrics.json, the GIF and plots to its W&B run
+    if cfg.report:  # README.md's results section, and its pictures in results/
+        update_readme(run_dir, checkpoint=path)
     return metrics
 
 

@@ -1,0 +1,97 @@
+"""The results section of README.md: the test metrics and pictures of the latest evaluated run.
+
+evaluate.py calls `update_readme` once it has written metrics.json and the pictures. The section
+lies between two marker lines in README.md; only the text between them is replaced, so the rest of
+the README stays exactly as you wrote it. runs/ is left out of git (.gitignore), so the section
+does not point into it: the pictures and metrics.json are copied into results/, beside the README,
+and GitHub shows them from there. Commit results/ together with README.md.
+"""
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+RESULTS = "results"  # the folder beside README.md that holds the copies; git tracks it
+NOT_METRICS = {"checkpoint", "step", "train/step"}  # what metrics.json says about the run, not about the model
+
+
+def update_readme(run_dir: str | Path, checkpoint: str | Path) -> Path | None:
+    """Fill the results section of the README of the project that holds `run_dir`; its path, or None.
+
+    That README is the nearest README.md in the run folder or a folder above it (runs/<date>_<time>/
+    lies in the project). Without one, or without both markers in it, nothing is written.
+    `checkpoint` is the file evaluate.py evaluated: the section names it.
+    """
+    run_dir = Path(run_dir).resolve()
+    readme = next((d / "README.md" for d in (run_dir, *run_dir.parents) if (d / "README.md").is_file()), None)
+    if readme is None:
+        log.info("No README.md in %s or above it: no results section to fill.", run_dir)
+        return None
+    raw = readme.read_bytes().decode("utf-8")  # bytes, so that line endings stay exactly as they were
+    start, end = raw.find(START), raw.find(END)
+    if start < 0 or end < start:
+        log.warning("%s has no %s ... %s lines: its results section was left alone.", readme, START, END)
+        return None
+
+    project = readme.parent
+    old_links = set(re.findall(rf"\]\({RESULTS}/([^)\s/]+)\)", raw[start:end]))  # file names, never a path
+    shown = copy_results(run_dir, project / RESULTS)
+    for name in old_links - set(shown):  # pictures of an earlier run that this one did not make
+        (project / RESULTS / name).unlink(missing_ok=True)
+    newline = "\r\n" if "\r\n" in raw else "\n"
+    section = results_markdown(run_dir, Path(checkpoint).name, project, shown).replace("\n", newline)
+    updated = raw[: start + len(START)] + newline + section + newline + raw[end:]
+    partial = readme.with_name(readme.name + ".partial")
+    partial.write_bytes(updated.encode("utf-8"))
+    partial.replace(readme)  # all or nothing: an interrupted write never leaves half a README
+    log.info("Results of %s written into %s (pictures in %s/).", run_dir.relative_to(project), readme.name, RESULTS)
+    return readme
+
+
+def copy_results(run_dir: Path, results: Path) -> list[str]:
+    """Copy metrics.json, the pictures (GIF, PNG) and notes (.md) of the run into `results`; their names."""
+    files = [run_dir / "metrics.json", *sorted(run_dir.glob("*.gif")), *sorted(run_dir.glob("*.png"))]
+    files += sorted(run_dir.glob("*.md"))
+    files = [path for path in files if path.is_file()]
+    results.mkdir(exist_ok=True)
+    for path in files:
+        shutil.copyfile(path, results / path.name)
+    return [path.name for path in files]
+
+
+def results_markdown(run_dir: Path, checkpoint: str, project: Path, shown: list[str]) -> str:
+    """The section: where the numbers come from, a table of them, and the pictures."""
+    written = json.loads((run_dir / "metrics.json").read_text())
+    step = written.get("step", written.get("train/step"))
+    at_step = f", step {step:,}" if isinstance(step, int) else ""
+    lines = [
+        f"The evaluation of the run `{run_dir.relative_to(project).as_posix()}` (checkpoint `{checkpoint}`{at_step}),"
+        f" written here by `python evaluate.py`. [`{RESULTS}/`]({RESULTS}/) holds copies of its `metrics.json` and"
+        " of the pictures shown here.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for key, value in written.items():
+        if key not in NOT_METRICS and isinstance(value, int | float) and not isinstance(value, bool):
+            lines.append(f"| `{key}` | {number(value)} |")
+    for name in shown:
+        path = f"{RESULTS}/{name}"
+        if name.endswith(".md"):
+            lines += ["", f"More in [{name}]({path})."]
+        elif name != "metrics.json":
+            lines += ["", f"![{Path(name).stem.replace('_', ' ')}]({path})"]
+    return "\n".join(lines)
+
+
+def number(value: float) -> str:
+    """A metric as the table shows it: whole numbers as they are, others to 4 decimals (1 above 100)."""
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
