@@ -1,6 +1,8 @@
 """Rendering the template for the tests: one render per session, shared by the tests that only read it."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,29 @@ def render(dst: Path, preset: str = "mnist", **answers) -> Path:
 
 
 CAPSTONES = ("mnist", "camvid", "imdb", "rl")
+
+
+# Measured seconds of the slow tests on the 2-core CI machine (bench/RESULTS.md); others take about 75.
+SLOW_SECONDS = {"[rl]": 170, "lightning": 115}
+
+
+def pytest_collection_modifyitems(items):
+    """Share the tests marked slow (a minute or more each) between the two halves of the list, and
+    start each half with its share.
+
+    pytest-xdist (--dist worksteal) hands each of the two workers one half of the list and lets the
+    one that finishes first take tests from the end of the other's half: so each worker begins with
+    about as many slow seconds as the other (longest first, each to the half with fewer so far), and
+    the many short tests fill the gaps, instead of one worker running the slow tests one by one.
+    """
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    fast = [item for item in items if not item.get_closest_marker("slow")]
+    seconds = {item: next((s for key, s in SLOW_SECONDS.items() if key in item.nodeid), 75) for item in slow}
+    halves: tuple[list, list] = ([], [])
+    for item in sorted(slow, key=seconds.get, reverse=True):
+        min(halves, key=lambda half: sum(seconds[i] for i in half)).append(item)
+    fast_in_first = max(0, len(items) // 2 - len(halves[0]))
+    items[:] = halves[0] + fast[:fast_in_first] + halves[1] + fast[fast_in_first:]
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +86,11 @@ def git_identity(monkeypatch):
 def python_env(repo: Path) -> dict:
     """The environment for running a rendered repo's commands without installing it."""
     return {**os.environ, "PYTHONPATH": str(repo / "src")}
+
+
+def assert_own_tests_pass(repo: Path, *args: str) -> None:
+    """Run a rendered repo's own test suite (or `args` of it) in a fresh process; it must pass."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

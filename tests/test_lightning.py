@@ -10,7 +10,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from .conftest import python_env
+from .conftest import assert_own_tests_pass
 from .test_render import FILES
 
 SUPERVISED = ("mnist", "camvid", "imdb")
@@ -107,25 +107,11 @@ def test_both_engines_train_the_same_weights(lightning_repo, imported, tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_the_lightning_repos_own_training_and_command_tests_pass(lightning_repo):
-    """Its tests/ run its train.py and Lightning: resume, Ctrl-C, NaN, early stopping, bad settings."""
+    """Its tests/ run its train.py and Lightning: resume, Ctrl-C, NaN, early stopping, bad settings.
+
+    (logger=wandb with Lightning is run by tests/test_wandb.py.)
+    """
     repo = lightning_repo("mnist")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/test_training.py",
-            "tests/test_commands.py",
-        ],
-        cwd=repo,
-        env=python_env(repo),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert_own_tests_pass(repo, "tests/test_training.py", "tests/test_commands.py", "-k", "not wandb")

@@ -11,7 +11,7 @@ import sys
 import pytest
 from hydra import compose, initialize_config_dir
 
-from .conftest import python_env
+from .conftest import assert_own_tests_pass, python_env
 
 
 @pytest.fixture
@@ -45,22 +45,14 @@ def test_smoke_training_then_evaluation_in_process(capstone_repo, package, tmp_p
     assert written[monitored] == metrics[monitored] and math.isfinite(metrics[monitored])
 
 
+@pytest.mark.slow
 def test_the_rendered_repos_own_tests_pass_in_a_fresh_git_repo(capstone_repo, tmp_path):
     """copier copy, git init && git add -A && git commit, pytest: it passes and leaves git clean."""
     _, rendered = capstone_repo
     repo = shutil.copytree(rendered, tmp_path / rendered.name, ignore=shutil.ignore_patterns("__pycache__"))
     for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "My capstone"]):
         subprocess.run(["git", *command], cwd=repo, check=True, capture_output=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q"],
-        cwd=repo,
-        env=python_env(repo),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert_own_tests_pass(repo)
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
     assert status == "", status  # the tests wrote nothing into the repo that git would pick up
 
