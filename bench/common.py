@@ -21,7 +21,8 @@ DEFAULT_IMDB = REPO.parent / "shared" / "datasets" / "imdb" / "aclImdb_train.tar
 def render(dest: Path, preset: str = "mnist", **answers: str) -> Path:
     """Render a preset from this checkout (uncommitted changes included) into `dest`, `answers` changed."""
     preset_file = REPO / f"presets/{preset}.yml"
-    command = [sys.executable, "-m", "copier", "copy", "-q", "--defaults", "--data-file", str(preset_file)]
+    command = [sys.executable, "-m", "copier", "copy", "-q", "--defaults", "--vcs-ref", "HEAD"]
+    command += ["--data-file", str(preset_file)]
     command += [f"--data={key}={value}" for key, value in answers.items()]
     subprocess.run([*command, str(REPO), str(dest)], check=True)
     return dest

@@ -19,7 +19,9 @@ def load_preset(capstone: str) -> dict:
 
 def render(dst: Path, preset: str = "mnist", **answers) -> Path:
     """Render presets/<preset>.yml, with `answers` changed, into `dst`, as `copier copy --defaults` does."""
-    run_copy(str(ROOT), dst, data={**load_preset(preset), **answers}, defaults=True, quiet=True, unsafe=False)
+    # vcs_ref HEAD: this checkout as it is (uncommitted changes included), even where release tags exist.
+    data = {**load_preset(preset), **answers}
+    run_copy(str(ROOT), dst, data=data, defaults=True, quiet=True, unsafe=False, vcs_ref="HEAD")
     return dst
 
 
