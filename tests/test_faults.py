@@ -1,6 +1,8 @@
 """Faults a learner's machine inflicts on a run: a process killed outright, then resumed."""
 
+import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +15,17 @@ from .conftest import python_env
 
 # Long enough that the kill lands mid-run, after the first end-of-epoch checkpoint (smoke data: seconds).
 EPOCHS = {"mnist": 6, "camvid": 6, "imdb": 6}
+
+
+def kill_after_first_checkpoint(repo, run_dir, *overrides) -> int:
+    """Start a run, SIGKILL it (no chance to save anything) once its first checkpoint exists; the step saved."""
+    process = train(repo, run_dir, *overrides, background=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoints/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    return torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["step"]
 
 
 def train(repo, run_dir, *overrides, background=False):
@@ -35,13 +48,7 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_to_the_same_model(rende
     train(repo, tmp_path / "straight", *same)
 
     killed = tmp_path / "killed"
-    process = train(repo, killed, *same, background=True)
-    deadline = time.monotonic() + 120
-    while not (killed / "checkpoints/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait(timeout=30) == -signal.SIGKILL
-    interrupted_at = torch.load(killed / "checkpoints/last.pt", weights_only=True)["step"]
+    interrupted_at = kill_after_first_checkpoint(repo, killed, *same)
     train(repo, killed, *same, f"resume={killed}")
 
     a, b = (torch.load(run / "checkpoints/last.pt", weights_only=True) for run in (tmp_path / "straight", killed))
@@ -50,3 +57,46 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_to_the_same_model(rende
         assert torch.equal(tensor, b["model"][name]), name
     # metrics.csv too: the rows the killed run wrote after its checkpoint were dropped and written again.
     assert (tmp_path / "straight/metrics.csv").read_text() == (killed / "metrics.csv").read_text()
+
+
+# RL runs long enough that the kill lands after the first evaluation's checkpoint (every 1024 steps).
+RL_STEPS = {"ppo": 6144, "dqn": 4096}
+
+
+def metrics_rows(run_dir, up_to_step: int) -> list[dict]:
+    """metrics.csv's rows up to a step, without train/sps (steps per second: the clock, not the seed)."""
+    with open(run_dir / "metrics.csv", newline="") as file:
+        rows = [row for row in csv.DictReader(file) if int(row["step"]) <= up_to_step]
+    return [{key: value for key, value in row.items() if key != "train/sps"} for row in rows]
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_a_killed_rl_run_resumes_within_its_stated_tolerance(rendered, tmp_path, algo):
+    """RL's tolerance: a resumed run is NOT bit for bit the uninterrupted one, but it is deterministic.
+
+    Resuming restores the networks, the optimizer, the random states and (DQN, with
+    algo.save_replay_buffer=true) the replay buffer, but the environments start new episodes, seeded
+    at seed + step, instead of the episodes that were cut off. So what holds after a SIGKILL and
+    resume=true is: the run ends at the same step as the uninterrupted one; metrics.csv up to the
+    checkpoint is the uninterrupted run's, row for row (train/sps aside); and resuming the same
+    checkpoint twice gives bitwise the same final networks and metrics.
+    """
+    repo = rendered("rl")
+    same = ["debug=smoke", f"algo={algo}", f"trainer.total_steps={RL_STEPS[algo]}", "trainer.eval_every=1024"]
+    if algo == "dqn":
+        same.append("algo.save_replay_buffer=true")
+    train(repo, tmp_path / "straight", *same)
+
+    killed, again = tmp_path / "killed", tmp_path / "killed_again"
+    interrupted_at = kill_after_first_checkpoint(repo, killed, *same)
+    shutil.copytree(killed, again)  # the same checkpoint (and metrics.csv), resumed a second time below
+    for run in (killed, again):
+        train(repo, run, *same, f"resume={run}")
+
+    straight, a, b = (torch.load(run / "checkpoints/last.pt") for run in (tmp_path / "straight", killed, again))
+    assert 0 < interrupted_at < straight["step"] == a["step"] == b["step"]
+    assert metrics_rows(killed, interrupted_at) == metrics_rows(tmp_path / "straight", interrupted_at)
+    for key in ("model", "target_model") if algo == "dqn" else ("model",):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
+    assert metrics_rows(killed, a["step"]) == metrics_rows(again, b["step"])
