@@ -1,12 +1,14 @@
 """What the benchmarks share: rendering the current template, its config and code, the real data."""
 
 import contextlib
+import csv
 import importlib
 import os
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -52,17 +54,57 @@ def train_measured(repo: Path, run_dir: Path, overrides: list[str]) -> tuple[flo
     The output goes to <run_dir>.log (the progress bar stays off the terminal); a failed run ends
     the benchmark with the tail of that log.
     """
+    run = train_watched(repo, run_dir, overrides)
+    return run.wall_s, run.peak_mib
+
+
+@dataclass
+class WatchedRun:
+    """What `train_watched` saw of one `python train.py` process."""
+
+    wall_s: float  # launch to exit
+    peak_mib: float  # the process's peak resident memory
+    target_s: float | None  # launch to the first metrics.csv row at or past the target; None: never reached
+
+
+def train_watched(
+    repo: Path, run_dir: Path, overrides: list[str], column: str | None = None, target: float | None = None
+) -> WatchedRun:
+    """`train_measured`, and while it runs, time-to-target: metrics.csv is read every POLL_S seconds
+    and the first time a row holds `column` >= `target`, the seconds since launch are kept. That is
+    the time a learner waits for the number, whatever the recipe does after it."""
     command = [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides]
     env = {**os.environ, "PYTHONPATH": str(repo / "src")}
     log_path = run_dir.parent / f"{run_dir.name}.log"
+    target_s = None
     start = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+        while column is not None and target_s is None and process.poll() is None:
+            if reached(run_dir / "metrics.csv", column, target):
+                target_s = time.perf_counter() - start
+            time.sleep(POLL_S)
         _, status, usage = os.wait4(process.pid, 0)  # the child's own resource usage, peak RSS included
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"train.py failed ({os.waitstatus_to_exitcode(status)}):\n" + log_path.read_text()[-3000:])
-    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+    if column is not None and target_s is None and reached(run_dir / "metrics.csv", column, target):
+        target_s = seconds  # reached by the last row, written just before the process ended
+    return WatchedRun(seconds, usage.ru_maxrss / 1024, target_s)  # Linux reports KiB
+
+
+POLL_S = 0.2
+
+
+def reached(metrics_csv: Path, column: str, target: float) -> bool:
+    """Whether a row of `metrics_csv` holds `column` >= `target`; a file being written counts as not yet."""
+    try:
+        lines = metrics_csv.read_text().splitlines(keepends=True)
+    except OSError:  # not there yet
+        return False
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()  # half written: "0.99" could still read "0.9", "1e-05" could read "1"
+    return any(float(row.get(column) or "-inf") >= target for row in csv.DictReader(lines))
 
 
 def median_step_seconds(model, optimizer, task, batches, warmup: int, autocast=contextlib.nullcontext) -> float:

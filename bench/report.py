@@ -1,0 +1,367 @@
+"""bench/RESULTS.md in one command: every figure the project publishes, measured again on this machine.
+
+    python bench/report.py                          # everything: about 50 minutes on 2 CPU cores
+    python bench/report.py --repeats 1 --no-suite   # one run of each recipe, no test suite: about 15 minutes
+    python bench/report.py --only startup render    # some sections, printed (RESULTS.md is left alone)
+    python bench/report.py --only recipes --capstones mnist imdb --repeats 5
+
+Sections, each with how it was measured written beside its table:
+  recipes   time-to-target, wall time, validation score and peak memory of each capstone's default
+            recipe (`python train.py` of the preset, real data from ../shared/datasets, fresh process)
+  loop      per-step time of a bare PyTorch loop, the template's loop.py and the Lightning engine
+  startup   `python train.py debug=smoke` of each preset against `python -c "import torch"`
+  render    `copier copy` of each preset
+  suite     the whole template test suite (`python -m pytest`)
+
+Only training and validation data are used: the test splits are withheld for independent
+evaluation, so every score here is a validation score. The machine is shared and noisy: whatever
+is compared takes turns within each repetition, and the tables give medians.
+"""
+
+import argparse
+import contextlib
+import datetime
+import importlib.metadata
+import io
+import logging
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from camvid_recipe import linked_data_root
+from common import (
+    DEFAULT_CAMVID,
+    DEFAULT_IMDB,
+    DEFAULT_MNIST,
+    POLL_S,
+    REPO,
+    compose_train,
+    import_rendered,
+    render,
+    train_watched,
+)
+from loop_overhead import LONG, SHORT, bare_loop, template_loop
+
+SECTIONS = ("recipes", "loop", "startup", "render", "suite")
+PRESETS = ("mnist", "camvid", "imdb", "rl")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The validation number a capstone's default recipe should reach, and the issue's test-set goal it stands for."""
+
+    column: str  # in metrics.csv
+    value: float
+    goal: str
+
+
+TARGETS = {
+    "mnist": Target("val/acc", 0.99, "test accuracy >= 99.0% within 60 s"),
+    "camvid": Target("val/miou", 0.45, "test mIoU >= 0.45 (SegNet-Basic 0.463) within 20 min"),
+    "imdb": Target("val/acc", 0.90, "test accuracy >= 90.0% within 60 s, under 3 GiB"),
+    "rl": Target("val/return_mean", 475.0, "CartPole-v1 solved (greedy mean >= 475) within 60 s"),
+}
+
+
+def data_overrides(capstone: str, work: Path, index: int) -> list[str]:
+    """Where run `index` finds the real training data: a fresh data root each time, so caches start
+    cold as on a learner's first run, linking the files in ../shared instead of copying them."""
+    if capstone == "mnist":
+        return [f"data.root={DEFAULT_MNIST}"]  # raw IDX files, parsed on every run: nothing to warm
+    if capstone == "camvid":
+        return [f"data.root={linked_data_root(DEFAULT_CAMVID, work / f'camvid-data{index}')}"]
+    if capstone == "imdb":
+        reviews = work / "imdb-reviews"
+        if not reviews.exists():
+            with tarfile.open(DEFAULT_IMDB) as tar:
+                tar.extractall(reviews, filter="data")
+        root = work / f"imdb-data{index}"
+        root.mkdir()
+        (root / "aclImdb").symlink_to(reviews / "aclImdb")
+        return [f"data.root={root}"]
+    return []  # rl: the environment is the data
+
+
+def recipes(work: Path, repeats: int, capstones=PRESETS) -> str:
+    rows = []
+    for capstone in capstones:
+        target = TARGETS[capstone]
+        repo = render(work / f"recipe-{capstone}", capstone)
+        (metrics_csv,) = import_rendered_fresh(repo, "metrics_csv")
+        runs, finals, bests = [], [], []
+        for index in range(repeats):
+            run_dir = work / f"recipe-{capstone}-run{index}"
+            run = train_watched(repo, run_dir, data_overrides(capstone, work, index), target.column, target.value)
+            scores = [
+                row[target.column] for row in metrics_csv.read_metrics(run_dir / "metrics.csv") if target.column in row
+            ]
+            runs.append(run)
+            finals.append(scores[-1])
+            bests.append(max(scores))
+            reached = "never" if run.target_s is None else f"{run.target_s:.1f} s"
+            print(
+                f"  {capstone} run {index + 1}: {run.wall_s:.1f} s, target {reached}, {target.column} "
+                f"{scores[-1]:.4g} (best {max(scores):.4g}), {run.peak_mib:.0f} MiB",
+                flush=True,
+            )
+        reached = [run.target_s for run in runs if run.target_s is not None]
+        rows.append(
+            f"| {capstone} | {target.column} >= {target.value:g} | "
+            + (
+                f"**{statistics.median(reached):.1f} s** ({len(reached)}/{repeats} runs)"
+                if reached
+                else f"never (0/{repeats})"
+            )
+            + f" | {statistics.median(run.wall_s for run in runs):.1f} s ({spread([run.wall_s for run in runs])})"
+            + f" | {statistics.median(finals):.4g} / {statistics.median(bests):.4g}"
+            + f" | {statistics.median(run.peak_mib for run in runs):,.0f} MiB | {target.goal} |"
+        )
+    return f"""## Time to target of each default recipe
+
+How: each preset rendered from this checkout, then `python train.py` with no override but the
+data folder, {repeats} time(s), each a fresh process with a fresh data root (cold caches), one after
+the other on an otherwise idle machine. *Time to target*: from launch until metrics.csv first
+holds a row at or past the target (read every {POLL_S} s); it includes imports, reading the data,
+training and the validations before it. *Whole run*: launch to exit (the whole recipe, final
+validation and checkpoints). *Peak memory*: the process's maximum resident set size (`wait4`).
+All figures are medians. The targets are validation stand-ins for the issues' test-set goals; rl's
+`val/` is the greedy evaluation during training, and its recipe stops once it reaches the target.
+
+| capstone | target (val) | time to target | whole run (range) | final / best score | peak memory | issue's goal |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
+def import_rendered_fresh(repo: Path, *modules: str):
+    """Modules of the package rendered in `repo`, even where a package of the same name was imported
+    from another rendered repo before (the mnist preset with another engine, say)."""
+    package = next(path.name for path in (repo / "src").iterdir() if (path / "__init__.py").exists())
+    for name in [name for name in sys.modules if name == package or name.startswith(f"{package}.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(repo / "src"))
+    return import_rendered(repo, package, *modules)
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.1f}-{max(values):.1f}" if len(values) > 1 else "one run"
+
+
+def loop(work: Path, repeats: int) -> str:
+    """Per-step time of three loops on the same model and batches: bare, loop.py, Lightning."""
+    repo = render(work / "loop-lightning", "mnist", engine="lightning")  # holds both loop.py and the Lightning engine
+    names = ("data", "model", "optim", "loop", "lightning_train")
+    package = SimpleNamespace(**dict(zip(names, import_rendered_fresh(repo, *names), strict=True)))
+    cfg = compose_train(repo, [f"data.root={DEFAULT_MNIST}", "logger.progress_bar=true"])
+    torch.set_num_threads(cfg.trainer.threads)
+
+    def lightning(cfg, steps, run_dir):
+        cfg.trainer.max_steps = steps
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # its start-up lines, on every run
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            package.lightning_train.train(cfg, run_dir)
+
+    loops = {
+        "bare PyTorch": lambda cfg, steps, run_dir: bare_loop(package, cfg, steps),
+        "template loop.py": lambda cfg, steps, run_dir: template_loop(package, cfg, steps, run_dir),
+        "Lightning engine": lightning,
+    }
+    per_step = {name: [] for name in loops}
+    for repeat in range(repeats):
+        order = list(loops) if repeat % 2 == 0 else list(loops)[::-1]
+        for name in order:
+            times = []
+            for steps in (SHORT, LONG):
+                started = time.perf_counter()
+                loops[name](cfg.copy(), steps, work / f"loop-{repeat}-{len(times)}-{name.split()[0]}")
+                times.append(time.perf_counter() - started)
+            per_step[name].append((times[1] - times[0]) / (LONG - SHORT) * 1e3)
+        print("  loop repeat", repeat + 1, ", ".join(f"{n} {v[-1]:.2f} ms" for n, v in per_step.items()), flush=True)
+    bare = statistics.median(per_step["bare PyTorch"])
+    rows = [
+        f"| {name} | {statistics.median(values):.2f} | {spread(values)} | {statistics.median(values) / bare:.3f} |"
+        for name, values in per_step.items()
+    ]
+    return f"""## Loop overhead: bare PyTorch, loop.py, Lightning
+
+How: the MNIST CNN of the default recipe on the real training digits, batch {cfg.data.batch_size},
+{cfg.trainer.threads} thread, in one process (`bench/report.py --only loop`). *Bare*: slice a seeded
+permutation, forward, the same loss, backward, AdamW step, scheduler step. *loop.py*: the
+template's `train()` with its progress bar (drawn into a string), metrics and checkpoints.
+*Lightning*: the `engine=lightning` project's `train()` (pytorch_lightning.Trainer). Each runs
+{SHORT} and {LONG} steps; per step = (time of {LONG} - time of {SHORT}) / {LONG - SHORT}, so start-up,
+validation and checkpoints cancel. The three take turns, {repeats} repetitions.
+
+| loop | ms per step, median | range | against bare |
+|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
+def timed(command: list[str], cwd: Path, env: dict | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def startup(work: Path, repeats: int) -> str:
+    repos = {capstone: render(work / f"startup-{capstone}", capstone) for capstone in PRESETS}
+    commands = {"python -c 'import torch'": ([sys.executable, "-c", "import torch"], work, None)}
+    for capstone, repo in repos.items():
+        env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+        commands[f"{capstone}: python train.py debug=smoke"] = ([sys.executable, "train.py", "debug=smoke"], repo, env)
+    for command, cwd, env in commands.values():  # once untimed: fixtures made, files in the page cache
+        subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+    seconds = {name: [] for name in commands}
+    for repeat in range(repeats):
+        for name, (command, cwd, env) in commands.items():
+            seconds[name].append(timed(command, cwd, env))
+        print(f"  startup repeat {repeat + 1}", flush=True)
+    torch_s = statistics.median(seconds["python -c 'import torch'"])
+    rows = [
+        f"| `{name}` | {statistics.median(v):.2f} s | {spread(v)} | {statistics.median(v) / torch_s:.2f} |"
+        for name, v in seconds.items()
+    ]
+    return f"""## Start-up: a smoke run against importing torch
+
+How: each preset rendered, then `python train.py debug=smoke` (a few optimizer steps, or for rl a
+couple of thousand environment steps, on tiny data made offline on the first call, then validation
+and checkpoints) as a whole process, against `python -c "import torch"`; one untimed
+round first, then {repeats} timed rounds taking turns. The difference is what the project adds to
+torch's own import: Hydra, the data, the model, a few steps and writing the run folder.
+
+| command | wall time, median | range | against `import torch` |
+|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
+def render_times(work: Path, repeats: int) -> str:
+    seconds = {preset: [] for preset in PRESETS}
+    for repeat in range(repeats):
+        for preset in PRESETS:
+            started = time.perf_counter()
+            render(work / f"render-{preset}-{repeat}", preset)
+            seconds[preset].append(time.perf_counter() - started)
+    rows = [f"| {preset} | {statistics.median(v):.2f} s | {spread(v)} |" for preset, v in seconds.items()]
+    return f"""## Rendering
+
+How: `python -m copier copy -q --defaults --vcs-ref HEAD --data-file presets/<preset>.yml . DEST`
+as a fresh process (copier clones this checkout, then renders), {repeats} rounds taking turns.
+
+| preset | wall time, median | range |
+|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
+def suite(work: Path, repeats: int) -> str:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - started
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "no output"
+    print(f"  suite: {seconds:.0f} s, {summary}", flush=True)
+    return f"""## Template test suite
+
+How: `python -m pytest` in this checkout (the settings of pyproject.toml: pytest-xdist, up to 4
+workers, `--dist worksteal`), packages already installed, once. The rendered projects' own
+suites, notebooks, downloads from a local server and the fault tests run inside it.
+
+| wall time | result |
+|---|---|
+| {seconds:.0f} s ({seconds / 60:.1f} min) | {summary.strip("= ")} (exit code {result.returncode}) |
+"""
+
+
+def checkout() -> str:
+    """The commit measured, and whether uncommitted changes were part of it (render() includes them)."""
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    memory_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("torch", "pytorch-lightning", "hydra-core", "gymnasium", "copier")
+    )
+    return (
+        f"- CPU: {os.cpu_count()} x {cpu} (torch CPU capability {torch.backends.cpu.get_cpu_capability()}), "
+        f"{memory_kib / 2**20:.0f} GiB memory; GPU: {gpu}\n"
+        f"- Python {platform.python_version()} on {platform.platform()}; {versions}\n"
+    )
+
+
+MEASURE = {"recipes": recipes, "loop": loop, "startup": startup, "render": render_times, "suite": suite}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each recipe")
+    parser.add_argument("--rounds", type=int, default=5, help="repetitions of the loop, start-up and render timings")
+    parser.add_argument("--capstones", nargs="+", choices=PRESETS, default=PRESETS, help="whose recipes to run")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="measure these sections and print them")
+    parser.add_argument("--no-suite", action="store_true", help="leave out the 10-minute test suite")
+    parser.add_argument(
+        "--output", type=Path, help="where the report goes (default: bench/RESULTS.md, or stdout with --only)"
+    )
+    args = parser.parse_args()
+    sections = args.only or [s for s in SECTIONS if not (s == "suite" and args.no_suite)]
+    output = args.output or (None if args.only else REPO / "bench" / "RESULTS.md")
+    for path in (DEFAULT_MNIST, DEFAULT_CAMVID, DEFAULT_IMDB):
+        if "recipes" in sections and not path.exists():
+            sys.exit(f"{path} is missing: the recipes need the real training data (or leave them out with --only).")
+
+    started = time.perf_counter()
+    parts = []
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        for section in sections:
+            print(f"{section} ...", flush=True)
+            if section == "recipes":
+                parts.append(recipes(Path(tmp), args.repeats, args.capstones))
+            else:
+                parts.append(MEASURE[section](Path(tmp), args.rounds))
+    minutes = (time.perf_counter() - started) / 60
+    command = "python bench/report.py " + " ".join(sys.argv[1:])
+    report = f"""# Benchmark results
+
+Written by `{command.strip()}` on {datetime.date.today()} ({checkout()}) in {minutes:.0f} minutes,\non this machine:
+
+{machine()}
+Every figure below says how it was measured; rerun the command to measure them again. Earlier
+measurements (recipe tuning, threads, precision, tokenizers, Atari and Connect Four, engines) are in
+[HISTORY.md](HISTORY.md) with the scripts that made them.
+
+{(chr(10)).join(parts)}"""
+    if output is None:
+        print(report)
+    else:
+        output.write_text(report)
+        print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
