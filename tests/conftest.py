@@ -28,7 +28,7 @@ def render(dst: Path, preset: str = "mnist", **answers) -> Path:
 CAPSTONES = ("mnist", "camvid", "imdb", "rl")
 
 
-# Measured seconds of the slow tests on the 2-core CI machine (bench/RESULTS.md); others take about 75.
+# Measured seconds of the slow tests on the 2-core CI machine (bench/HISTORY.md); others take about 75.
 SLOW_SECONDS = {"[rl]": 170, "lightning": 115}
 
 

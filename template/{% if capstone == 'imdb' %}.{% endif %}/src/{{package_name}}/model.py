@@ -61,8 +61,8 @@ class BiLSTMClassifier(nn.Module):
     at the end of each row, so the first never sees it before a real word; the second reads each
     review reversed within its own length (padding stays at the end). The outputs are exactly
     those of unpadded reviews, and both LSTMs run as whole-batch kernels: on a CPU about 20x
-    faster to train than packed sequences (bench/RESULTS.md). Pooling over all positions (not
-    only the last state) lets a strong word anywhere count.
+    faster to train than packed sequences (bench/HISTORY.md of the deep-capstone template).
+    Pooling over all positions (not only the last state) lets a strong word anywhere count.
     """
 
     def __init__(
