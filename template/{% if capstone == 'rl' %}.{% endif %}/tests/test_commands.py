@@ -21,6 +21,9 @@ def test_train_smoke_then_evaluate(tmp_path):
     assert trained.returncode == 0, trained.stderr
     assert (tmp_path / "run/checkpoints/best.pt").is_file()
 
+    refused = run(str(ROOT / "evaluate.py"), "ckpt=run", "episodes=0", cwd=tmp_path)
+    message = "episodes=0 must be a whole number of at least 1."
+    assert refused.returncode == 1 and message in refused.stderr and "Traceback" not in refused.stderr
     evaluated = run(str(ROOT / "evaluate.py"), "ckpt=run", "episodes=2", "gif.max_frames=10", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
@@ -33,6 +36,17 @@ def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
     assert result.returncode != 0
     assert "trainer.total_step" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_bad_number_is_one_sentence_not_a_traceback(tmp_path):
+    for override, message in (
+        ("algo.lr=nan", "algo.lr=nan must be a finite number above 0."),  # not torch's "Invalid learning rate"
+        ("algo.target_kl=abc", "algo.target_kl=abc must be a number above 0, or null (never stop the epochs early)."),
+    ):
+        result = run(str(ROOT / "train.py"), "debug=smoke", override, "hydra.run.dir=run", cwd=tmp_path)
+        output = result.stdout + result.stderr
+        assert result.returncode == 1 and message in output and "Traceback" not in output, output
+        assert not (tmp_path / "run/metrics.csv").exists()
 
 
 def test_evaluate_without_a_checkpoint_says_so(tmp_path):

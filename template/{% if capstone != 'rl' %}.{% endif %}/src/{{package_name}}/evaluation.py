@@ -10,7 +10,7 @@ from .batches import InMemoryBatches
 from .checkpoint import load_checkpoint
 from .curves import plot_training_curves
 from .data import load_test
-from .errors import UserError
+from .errors import UserError, check_number
 from .loop import evaluate
 from .model import build_model
 from .plots import plot_test_predictions
@@ -23,6 +23,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Evaluate `cfg.ckpt` on the test split; write metrics.json and plots into its run folder."""
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
+    check_number(cfg, "batch_size", whole=True, least=1, null="the run's data.eval_batch_size")
     path = Path(cfg.ckpt)
     if path.is_dir():  # a run folder: its best checkpoint
         path = path / "checkpoints" / "best.pt"

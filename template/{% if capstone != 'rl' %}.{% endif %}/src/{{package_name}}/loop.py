@@ -28,7 +28,7 @@ from . import distributed, runtime
 from .batches import InMemoryBatches
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .data import load_splits, train_transform
-from .errors import UserError
+from .errors import UserError, check_number
 from .model import build_model
 from .optim import build_optimizer, build_scheduler
 from .task import CAPSTONE, Task
@@ -42,7 +42,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
 
     Under trainer=ddp, this process first joins the others that torchrun started, and trains on its own GPU.
     """
-    check_counts(cfg)
+    check_settings(cfg)
     check_logger(cfg)  # logger=wandb: the wandb package and mode, before any work
     with distributed.process_group(cfg.trainer) as device:
         return train_on(device, cfg, Path(run_dir))
@@ -300,12 +300,17 @@ def check_finite(loss: float, step: int, checkpoints: Path) -> None:
         )
 
 
-def check_counts(cfg: DictConfig) -> None:
-    """Settings that count something must count at least one, or the loop would divide by zero."""
+def check_settings(cfg: DictConfig) -> None:
+    """Settings that would fail later (a division by zero, torch's "Invalid learning rate", a clip by
+    "abc"), checked before any work so that nothing of the run is written."""
     for key in ("data.batch_size", "data.eval_batch_size", "trainer.max_epochs", "logger.log_every_n_steps"):
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise UserError(f"{key}={value} must be a whole number of at least 1.")
+        check_number(cfg, key, whole=True, least=1)
+    check_number(cfg, "trainer.max_steps", whole=True, least=1, null="no limit")
+    check_number(cfg, "trainer.early_stopping_patience", whole=True, least=1, null="never stop early")
+    check_number(cfg, "trainer.overfit_batches", whole=True, least=0)
+    check_number(cfg, "optim.lr", above=0)
+    check_number(cfg, "optim.weight_decay", least=0)
+    check_number(cfg, "trainer.grad_clip", above=0, null="no clipping")
 
 
 def choose_monitor(trainer_cfg, task) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import runtime
 from .checkpoint import load_checkpoint
 from .envs import make_envs
-from .errors import UserError
+from .errors import UserError, check_number
 from .gif import save_gif
 from .networks import build_network
 from .play import evaluate_policy, record_episode
@@ -24,13 +24,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     returns.png go into the checkpoint's run folder."""
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
+    check_number(cfg, "episodes", whole=True, least=1)
     path = Path(cfg.ckpt)
     if path.is_dir():  # a run folder: its best checkpoint
         path = path / "checkpoints" / "best.pt"
     state = load_checkpoint(path, "rl")
     trained = OmegaConf.create(state["config"])
-    if cfg.episodes < 1:
-        raise UserError(f"episodes={cfg.episodes}, but it must be at least 1.")
     runtime.set_cpu_threads(cfg.threads)
     network = load_network(state, trained, runtime.pick_device(cfg.device), path)
 

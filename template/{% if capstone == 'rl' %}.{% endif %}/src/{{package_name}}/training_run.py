@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import runtime
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .envs import finished_episodes
-from .errors import UserError
+from .errors import UserError, check_number
 from .play import evaluate_policy
 from .tracking import Tracker, check_logger
 
@@ -194,6 +194,11 @@ def check_settings(cfg: DictConfig) -> None:
     for key in counts:
         if not OmegaConf.select(cfg, key) >= 1:
             raise UserError(f"{key}={OmegaConf.select(cfg, key)}, but it must be at least 1.")
+    check_number(cfg, "algo.lr", above=0)
+    check_number(cfg, "algo.max_grad_norm", above=0, null="no clipping")
+    if cfg.algo.name == "ppo":
+        check_number(cfg, "algo.target_kl", above=0, null="never stop the epochs early")
+    check_number(cfg, "trainer.stop_at", null="use all trainer.total_steps")
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in allowed:

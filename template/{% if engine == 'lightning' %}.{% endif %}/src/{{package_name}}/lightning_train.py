@@ -32,7 +32,7 @@ from . import distributed, runtime
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .errors import UserError
 from .lightning_module import CapstoneData, CapstoneModule
-from .loop import check_counts, check_finite, check_resumable, choose_monitor
+from .loop import check_finite, check_resumable, check_settings, choose_monitor
 from .task import CAPSTONE, Task
 from .tracking import Tracker, check_logger
 
@@ -52,7 +52,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     Under trainer=ddp, this process first joins the others that torchrun started (distributed.py);
     Lightning's DDP strategy then uses that process group.
     """
-    check_counts(cfg)
+    check_settings(cfg)
     check_logger(cfg)  # logger=wandb: the wandb package and mode, before any work
     with distributed.process_group(cfg.trainer) as device:
         return train_on(device, cfg, Path(run_dir))
