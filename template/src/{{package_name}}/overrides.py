@@ -34,7 +34,7 @@ def check_override_types(hydra_cfg: DictConfig, config_name: str = "train") -> N
 def expected_kind(default, value) -> str | None:
     """What `value` should be, judging by `default`; None when it fits (or anything goes)."""
     if value is None or default is None:
-        return None
+        return None  # null by default (trainer.grad_clip): the run's own checks know the kind (check_number)
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "true or false"
     if isinstance(default, int):
