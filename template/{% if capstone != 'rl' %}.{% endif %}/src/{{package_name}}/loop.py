@@ -17,6 +17,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -63,43 +64,14 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     with distributed.first_on_each_machine():  # DDP: one process downloads and caches, the others then read
         splits = load_splits(cfg.data)
     data_state = splits.get("state")  # what reading new inputs the same way needs (IMDB: the vocabulary)
-    transform = train_transform(cfg.data)
-    if cfg.trainer.overfit_batches:  # debug mode: learn a few batches by heart, no augmentation
-        size = cfg.trainer.overfit_batches * cfg.data.batch_size * world_size
-        few = tuple(t[:size] for t in splits["train"])
-        splits, transform = {"train": few, "val": few}, None
-    train_batches = InMemoryBatches(
-        splits["train"],
-        cfg.data.batch_size,
-        shuffle=True,
-        drop_last=True,
-        seed=cfg.seed,
-        transform=transform,
-        device=device,
-        lengths=splits.get("train_lengths"),  # texts: batches of similar lengths (see batches.py)
-        rank=rank,  # DDP: this process's slice of each global batch of batch_size x world_size samples
-        world_size=world_size,
-    )
-    val_batches = InMemoryBatches(
-        splits["val"], cfg.data.eval_batch_size, device=device, rank=rank, world_size=world_size
-    )
-    if len(train_batches) == 0:
-        processes = f" x {world_size} processes" if world_size > 1 else ""
-        raise UserError(
-            f"data.batch_size={cfg.data.batch_size}{processes} is larger than the "
-            f"{train_batches.num_samples} training samples."
-        )
-    if val_batches.num_samples < world_size:
-        raise UserError(
-            f"{world_size} processes cannot share {val_batches.num_samples} validation samples; use fewer processes."
-        )
+    splits, transform = training_splits(cfg, splits, world_size)
+    train_batches, val_batches = make_batches(cfg, splits, transform, device, rank, world_size)
 
     # 3. Model, loss, optimizer and learning-rate schedule. The schedule runs per step.
     model = build_model(cfg.model).to(device)
     task = Task.from_config(cfg)
     steps_per_epoch = len(train_batches)
-    total_steps = cfg.trainer.max_epochs * steps_per_epoch  # the length of the learning-rate schedule
-    last_step = min(total_steps, cfg.trainer.max_steps or total_steps)  # max_steps stops early, same schedule
+    total_steps, last_step = step_budget(cfg.trainer, steps_per_epoch)
     optimizer = build_optimizer(cfg.optim, model)
     scheduler = build_scheduler(cfg.optim, optimizer, total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # float16 needs loss scaling
@@ -311,6 +283,56 @@ def check_settings(cfg: DictConfig) -> None:
     check_number(cfg, "optim.lr", above=0)
     check_number(cfg, "optim.weight_decay", least=0)
     check_number(cfg, "trainer.grad_clip", above=0, null="no clipping")
+
+
+def training_splits(cfg: DictConfig, splits: dict, world_size: int = 1) -> tuple[dict, Callable | None]:
+    """The splits to train and validate on, and the training augmentation. With trainer.overfit_batches
+    (debug mode), a few training batches serve as both splits, without augmentation, to learn by heart."""
+    if not cfg.trainer.overfit_batches:
+        return splits, train_transform(cfg.data)
+    size = cfg.trainer.overfit_batches * cfg.data.batch_size * world_size
+    few = tuple(t[:size] for t in splits["train"])
+    return {"train": few, "val": few}, None
+
+
+def make_batches(
+    cfg: DictConfig, splits: dict, transform, device="cpu", rank: int = 0, world_size: int = 1
+) -> tuple[InMemoryBatches, InMemoryBatches]:
+    """Training and validation batches as this process sees them (DDP: its share of every global batch
+    of batch_size x world_size samples); one sentence when the data are too few for that."""
+    train_batches = InMemoryBatches(
+        splits["train"],
+        cfg.data.batch_size,
+        shuffle=True,
+        drop_last=True,
+        seed=cfg.seed,
+        transform=transform,
+        device=device,
+        lengths=splits.get("train_lengths"),  # texts: batches of similar lengths (see batches.py)
+        rank=rank,
+        world_size=world_size,
+    )
+    val_batches = InMemoryBatches(
+        splits["val"], cfg.data.eval_batch_size, device=device, rank=rank, world_size=world_size
+    )
+    if len(train_batches) == 0:
+        processes = f" x {world_size} processes" if world_size > 1 else ""
+        raise UserError(
+            f"data.batch_size={cfg.data.batch_size}{processes} is larger than the "
+            f"{train_batches.num_samples} training samples."
+        )
+    if val_batches.num_samples < world_size:
+        raise UserError(
+            f"{world_size} processes cannot share {val_batches.num_samples} validation samples; use fewer processes."
+        )
+    return train_batches, val_batches
+
+
+def step_budget(trainer_cfg: DictConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """The learning-rate schedule's length (max_epochs of steps) and the step the run stops at: the
+    same, or trainer.max_steps when that comes first (the schedule keeps its length)."""
+    total_steps = trainer_cfg.max_epochs * steps_per_epoch
+    return total_steps, min(total_steps, trainer_cfg.max_steps or total_steps)
 
 
 def choose_monitor(trainer_cfg, task) -> tuple[str, str]:

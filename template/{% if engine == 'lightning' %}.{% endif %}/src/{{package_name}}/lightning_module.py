@@ -14,9 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import distributed, runtime
 from .batches import InMemoryBatches
-from .data import load_splits, train_transform
-from .errors import UserError
-from .loop import add_to
+from .data import load_splits
+from .loop import add_to, make_batches, step_budget, training_splits
 from .model import build_model
 from .optim import build_optimizer, build_scheduler
 from .task import CAPSTONE, Task
@@ -119,55 +118,28 @@ class EpochBatches:
 class CapstoneData(pl.LightningDataModule):
     """The dataset as tensors in memory, cut into batches as loop.py cuts them."""
 
-    def __init__(self, cfg: DictConfig, last_step: int | None = None):
+    def __init__(self, cfg: DictConfig):
         super().__init__()
         self.cfg = cfg
-        self.last_step = last_step  # where training stops (trainer.max_steps); None: after max_epochs
-        self.splits = load_splits(cfg.data)
-        self.data_state = self.splits.get("state")  # what reading new inputs the same way needs
-        self.transform = train_transform(cfg.data)
-        world_size = distributed.world_size()
-        if cfg.trainer.overfit_batches:  # debug mode: learn a few batches by heart, no augmentation
-            size = cfg.trainer.overfit_batches * cfg.data.batch_size * world_size
-            few = tuple(t[:size] for t in self.splits["train"])
-            self.splits, self.transform = {"train": few, "val": few}, None
-        self.train_batches = self.batches("train", world_size=world_size)  # its length: the steps of an epoch
-        if len(self.train_batches) == 0:
-            processes = f" x {world_size} processes" if world_size > 1 else ""
-            raise UserError(
-                f"data.batch_size={cfg.data.batch_size}{processes} is larger than the "
-                f"{self.train_batches.num_samples} training samples."
-            )
-        if len(self.splits["val"][0]) < world_size:
-            raise UserError(f"{world_size} processes cannot share {len(self.splits['val'][0])} validation samples.")
+        splits = load_splits(cfg.data)
+        self.data_state = splits.get("state")  # what reading new inputs the same way needs
+        self.splits, self.transform = training_splits(cfg, splits, distributed.world_size())
+        # On the CPU for now, to check the sizes and count the steps of an epoch before the trainer starts.
+        self.train_batches, self.val_batches = self.batches(world_size=distributed.world_size())
 
-    def batches(self, split: str, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1):
-        if split == "train":
-            return InMemoryBatches(
-                self.splits["train"],
-                self.cfg.data.batch_size,
-                shuffle=True,
-                drop_last=True,
-                seed=self.cfg.seed,
-                transform=self.transform,
-                device=device,
-                lengths=self.splits.get("train_lengths"),  # texts: batches of similar lengths
-                rank=rank,
-                world_size=world_size,
-            )
-        return InMemoryBatches(
-            self.splits["val"], self.cfg.data.eval_batch_size, device=device, rank=rank, world_size=world_size
-        )
+    def batches(self, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1):
+        return make_batches(self.cfg, self.splits, self.transform, device, rank, world_size)
 
     def setup(self, stage: str) -> None:
         # Now the trainer knows the device and the processes: the tensors move there once, and
         # under DDP each process takes its share of every batch.
-        where = {"device": self.trainer.strategy.root_device}
-        where.update(rank=self.trainer.global_rank, world_size=self.trainer.world_size)
-        self.train_batches, self.val_batches = self.batches("train", **where), self.batches("val", **where)
+        trainer = self.trainer
+        self.train_batches, self.val_batches = self.batches(
+            trainer.strategy.root_device, trainer.global_rank, trainer.world_size
+        )
 
     def train_dataloader(self):
-        last_step = self.last_step or self.cfg.trainer.max_epochs * len(self.train_batches)
+        _, last_step = step_budget(self.cfg.trainer, len(self.train_batches))
         return EpochBatches(self.train_batches, self.trainer, last_step)
 
     def val_dataloader(self):

@@ -32,7 +32,7 @@ from . import distributed, runtime
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .errors import UserError
 from .lightning_module import CapstoneData, CapstoneModule
-from .loop import check_finite, check_resumable, check_settings, choose_monitor
+from .loop import check_finite, check_resumable, check_settings, choose_monitor, step_budget
 from .task import CAPSTONE, Task
 from .tracking import Tracker, check_logger
 
@@ -71,9 +71,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
         data = CapstoneData(cfg)
     module = CapstoneModule(cfg, data.data_state)
     steps_per_epoch = len(data.train_batches)  # DDP: each step takes one share of a batch in every process
-    total_steps = cfg.trainer.max_epochs * steps_per_epoch
-    last_step = min(total_steps, cfg.trainer.max_steps or total_steps)  # max_steps stops early, same schedule
-    data.last_step = last_step
+    _, last_step = step_budget(cfg.trainer, steps_per_epoch)  # the schedule's length: CapstoneModule's optimizer
 
     ckpt_path, step = None, 0
     if cfg.resume:
