@@ -81,7 +81,7 @@ def test_a_failing_run_does_not_end_the_sweep(rendered, tmp_path):
     command = [sys.executable, "train.py", *sweep]
     result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "trainer.eval_every=0, but it must be at least 1" in result.stdout + result.stderr
+    assert "trainer.eval_every=0 must be a whole number of at least 1" in result.stdout + result.stderr
 
     with (tmp_path / "sweep/sweep_summary.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))

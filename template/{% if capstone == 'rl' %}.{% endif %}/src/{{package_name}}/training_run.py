@@ -192,8 +192,7 @@ def check_settings(cfg: DictConfig) -> None:
     """Settings that would fail later (a ZeroDivisionError, a KeyError mid-run), checked before anything starts."""
     counts = COUNTS + [f"algo.{key}" for key in ALGO_COUNTS.get(cfg.algo.name, [])]
     for key in counts:
-        if not OmegaConf.select(cfg, key) >= 1:
-            raise UserError(f"{key}={OmegaConf.select(cfg, key)}, but it must be at least 1.")
+        check_number(cfg, key, whole=True, least=1)
     check_number(cfg, "algo.lr", above=0)
     check_number(cfg, "algo.max_grad_norm", above=0, null="no clipping")
     if cfg.algo.name == "ppo":
