@@ -23,6 +23,7 @@ def kill_after_first_checkpoint(repo, run_dir, *overrides) -> int:
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoints/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert process.poll() is None, f"the run ended (exit code {process.returncode}) before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL
     return torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["step"]
@@ -89,6 +90,8 @@ def test_a_killed_rl_run_resumes_within_its_stated_tolerance(rendered, tmp_path,
 
     killed, again = tmp_path / "killed", tmp_path / "killed_again"
     interrupted_at = kill_after_first_checkpoint(repo, killed, *same)
+    if algo == "dqn":  # what lets DQN go on learning at once, not first refill its memory
+        assert "replay_buffer" in torch.load(killed / "checkpoints/last.pt")
     shutil.copytree(killed, again)  # the same checkpoint (and metrics.csv), resumed a second time below
     for run in (killed, again):
         train(repo, run, *same, f"resume={run}")
@@ -100,3 +103,5 @@ def test_a_killed_rl_run_resumes_within_its_stated_tolerance(rendered, tmp_path,
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
     assert metrics_rows(killed, a["step"]) == metrics_rows(again, b["step"])
+    steps = [int(row["step"]) for row in metrics_rows(killed, a["step"])]
+    assert steps == sorted(set(steps))  # the resumed run went on from its checkpoint, not from step 0

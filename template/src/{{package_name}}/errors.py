@@ -29,5 +29,7 @@ def check_number(cfg, key: str, *, whole: bool = False, least=None, above=None, 
         return
     finite = "a finite number" if isinstance(value, float) and not math.isfinite(value) else "a number"
     kind = "a whole number" if whole else finite
-    bound = f" of at least {least}" if least is not None else f" above {above}" if above is not None else ""
-    raise UserError(f"{key}={value} must be {kind}{bound}{f', or null ({null})' if null else ''}.")
+    bounds = [f"of at least {least}"] * (least is not None) + [f"above {above}"] * (above is not None)
+    shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value  # as typed
+    message = " ".join([f"{key}={shown} must be {kind}", *bounds])
+    raise UserError(f"{message}{f', or null ({null})' if null else ''}.")

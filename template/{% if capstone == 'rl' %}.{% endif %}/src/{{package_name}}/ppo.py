@@ -118,7 +118,8 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), a.max_grad_norm)
+                if a.max_grad_norm:  # null: no clipping
+                    nn.utils.clip_grad_norm_(agent.parameters(), a.max_grad_norm)
                 optimizer.step()
             if a.target_kl is not None and approx_kl > a.target_kl:
                 break  # the policy moved far enough for this rollout

@@ -65,7 +65,8 @@ class CapstoneModule(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.cfg.optim, self.model)
-        scheduler = build_scheduler(self.cfg.optim, optimizer, self.cfg.trainer.max_epochs * self.steps_per_epoch)
+        total_steps, _ = step_budget(self.cfg.trainer, self.steps_per_epoch)  # the schedule spans max_epochs
+        scheduler = build_scheduler(self.cfg.optim, optimizer, total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

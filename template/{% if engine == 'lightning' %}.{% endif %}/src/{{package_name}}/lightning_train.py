@@ -71,7 +71,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
         data = CapstoneData(cfg)
     module = CapstoneModule(cfg, data.data_state)
     steps_per_epoch = len(data.train_batches)  # DDP: each step takes one share of a batch in every process
-    _, last_step = step_budget(cfg.trainer, steps_per_epoch)  # the schedule's length: CapstoneModule's optimizer
+    _, last_step = step_budget(cfg.trainer, steps_per_epoch)  # where it stops: max_epochs, or max_steps first
 
     ckpt_path, step = None, 0
     if cfg.resume:
