@@ -49,7 +49,7 @@ def download(filename: str, mirrors: list[str], folder: str | Path, md5: str | N
             return target
         # URLError, HTTPError and timeouts are OSErrors; a cut connection is an HTTPException.
         except (OSError, http.client.HTTPException, ValueError) as error:
-            failures.append(f"{url} ({getattr(error, 'reason', error)})")
+            failures.append(f"{url} ({why(error)})")
     tried = "; ".join(failures) or "no mirrors configured"
     raise DownloadError(
         f"Could not download {filename} (tried: {tried}). "
@@ -63,6 +63,13 @@ def file_md5(path: Path) -> str:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def why(error: Exception) -> str:
+    """What went wrong with one mirror, in words a search engine knows ("HTTP 404 Not Found", "timed out")."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    return str(getattr(error, "reason", error))
 
 
 def _fetch(url: str, target: Path, md5: str | None, timeout: float) -> None:
