@@ -80,11 +80,16 @@ def train_watched(
     start = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
-        while column is not None and target_s is None and process.poll() is None:
+        # wait4 reaps the child and gives its own resource usage (peak RSS); WNOHANG: not yet ended.
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        while pid == 0 and column is not None and target_s is None:
             if reached(run_dir / "metrics.csv", column, target):
                 target_s = time.perf_counter() - start
-            time.sleep(POLL_S)
-        _, status, usage = os.wait4(process.pid, 0)  # the child's own resource usage, peak RSS included
+            else:
+                time.sleep(POLL_S)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid == 0:  # not watching, or the target is reached: wait for the end
+            pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"train.py failed ({os.waitstatus_to_exitcode(status)}):\n" + log_path.read_text()[-3000:])

@@ -176,6 +176,8 @@ def loop(work: Path, repeats: int) -> str:
         "template loop.py": lambda cfg, steps, run_dir: template_loop(package, cfg, steps, run_dir),
         "Lightning engine": lightning,
     }
+    for name, run in loops.items():  # once untimed: lazy initialisation (kernels, allocator) counts for none
+        run(cfg.copy(), SHORT, work / f"loop-warmup-{name.split()[0]}")
     per_step = {name: [] for name in loops}
     for repeat in range(repeats):
         order = list(loops) if repeat % 2 == 0 else list(loops)[::-1]
@@ -195,12 +197,13 @@ def loop(work: Path, repeats: int) -> str:
     return f"""## Loop overhead: bare PyTorch, loop.py, Lightning
 
 How: the MNIST CNN of the default recipe on the real training digits, batch {cfg.data.batch_size},
-{cfg.trainer.threads} thread, in one process (`bench/report.py --only loop`). *Bare*: slice a seeded
+{cfg.trainer.threads} thread(s), in one process (`bench/report.py --only loop`). *Bare*: slice a seeded
 permutation, forward, the same loss, backward, AdamW step, scheduler step. *loop.py*: the
 template's `train()` with its progress bar (drawn into a string), metrics and checkpoints.
 *Lightning*: the `engine=lightning` project's `train()` (pytorch_lightning.Trainer). Each runs
 {SHORT} and {LONG} steps; per step = (time of {LONG} - time of {SHORT}) / {LONG - SHORT}, so start-up,
-validation and checkpoints cancel. The three take turns, {repeats} repetitions.
+validation and checkpoints cancel. One untimed round first, then the three take turns, {repeats}
+repetitions.
 
 | loop | ms per step, median | range | against bare |
 |---|---|---|---|
@@ -238,7 +241,8 @@ How: each preset rendered, then `python train.py debug=smoke` (a few optimizer s
 couple of thousand environment steps, on tiny data made offline on the first call, then validation
 and checkpoints) as a whole process, against `python -c "import torch"`; one untimed
 round first, then {repeats} timed rounds taking turns. The difference is what the project adds to
-torch's own import: Hydra, the data, the model, a few steps and writing the run folder.
+torch's own import: Hydra, the data, the model, a few steps and writing the run folder (for rl,
+mostly its 2,048 training steps and two evaluations: its smoke run is a short training).
 
 | command | wall time, median | range | against `import torch` |
 |---|---|---|---|
@@ -335,6 +339,7 @@ def main() -> None:
         if "recipes" in sections and not path.exists():
             sys.exit(f"{path} is missing: the recipes need the real training data (or leave them out with --only).")
 
+    header = report_header(args)  # the commit and the machine's load before anything is measured
     started = time.perf_counter()
     parts = []
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
@@ -344,23 +349,31 @@ def main() -> None:
                 parts.append(recipes(Path(tmp), args.repeats, args.capstones))
             else:
                 parts.append(MEASURE[section](Path(tmp), args.rounds))
-    minutes = (time.perf_counter() - started) / 60
-    command = "python bench/report.py " + " ".join(sys.argv[1:])
-    report = f"""# Benchmark results
+            minutes = (time.perf_counter() - started) / 60
+            done = "" if len(parts) == len(sections) else f" ({len(parts)} of {len(sections)} sections so far)"
+            report = header.format(minutes=f"{minutes:.0f}{done}") + "\n".join(parts)
+            if output is not None:  # after each section, so that a failure later keeps what was measured
+                output.write_text(report)
+    if output is None:
+        print(report)
+    else:
+        print(f"wrote {output}")
 
-Written by `{command.strip()}` on {datetime.date.today()} ({checkout()}) in {minutes:.0f} minutes,\non this machine:
+
+def report_header(args) -> str:
+    command = " ".join(["python bench/report.py", *sys.argv[1:]])
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return f"""# Benchmark results
+
+Written by `{command}` on {datetime.date.today()} ({checkout()}) in {{minutes}} minutes,
+on this machine (load average at the start: {load}):
 
 {machine()}
 Every figure below says how it was measured; rerun the command to measure them again. Earlier
 measurements (recipe tuning, threads, precision, tokenizers, Atari and Connect Four, engines) are in
 [HISTORY.md](HISTORY.md) with the scripts that made them.
 
-{(chr(10)).join(parts)}"""
-    if output is None:
-        print(report)
-    else:
-        output.write_text(report)
-        print(f"wrote {output}")
+"""
 
 
 if __name__ == "__main__":
