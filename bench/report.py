@@ -1,8 +1,9 @@
 """bench/RESULTS.md in one command: every figure the project publishes, measured again on this machine.
 
-    python bench/report.py                          # everything: about 50 minutes on 2 CPU cores
+    python bench/report.py                          # everything: about an hour on 2 CPU cores
     python bench/report.py --repeats 1 --no-suite   # one run of each recipe, no test suite: about 15 minutes
     python bench/report.py --only startup render    # some sections, printed (RESULTS.md is left alone)
+    python bench/report.py --only suite --output bench/RESULTS.md   # measure one section again, in place
     python bench/report.py --only recipes --capstones mnist imdb --repeats 5
 
 Sections, each with how it was measured written beside its table:
@@ -276,6 +277,7 @@ def suite(work: Path, repeats: int) -> str:
     )
     seconds = time.perf_counter() - started
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "no output"
+    failed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     print(f"  suite: {seconds:.0f} s, {summary}", flush=True)
     return f"""## Template test suite
 
@@ -286,7 +288,7 @@ suites, notebooks, downloads from a local server and the fault tests run inside 
 | wall time | result |
 |---|---|
 | {seconds:.0f} s ({seconds / 60:.1f} min) | {summary.strip("= ")} (exit code {result.returncode}) |
-"""
+""" + "".join(f"\nFailed: `{name}`" for name in failed)
 
 
 def checkout() -> str:
@@ -327,7 +329,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each recipe")
     parser.add_argument("--rounds", type=int, default=5, help="repetitions of the loop, start-up and render timings")
     parser.add_argument("--capstones", nargs="+", choices=PRESETS, default=PRESETS, help="whose recipes to run")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="measure these sections and print them")
+    parser.add_argument(
+        "--only", nargs="+", choices=SECTIONS, help="measure these sections: printed, or replaced in --output"
+    )
     parser.add_argument("--no-suite", action="store_true", help="leave out the 10-minute test suite")
     parser.add_argument(
         "--output", type=Path, help="where the report goes (default: bench/RESULTS.md, or stdout with --only)"
@@ -352,12 +356,25 @@ def main() -> None:
             minutes = (time.perf_counter() - started) / 60
             done = "" if len(parts) == len(sections) else f" ({len(parts)} of {len(sections)} sections so far)"
             report = header.format(minutes=f"{minutes:.0f}{done}") + "\n".join(parts)
+            if args.only and output is not None and output.exists():
+                report = replace_sections(output.read_text(), parts, header.format(minutes=f"{minutes:.0f}"))
             if output is not None:  # after each section, so that a failure later keeps what was measured
                 output.write_text(report)
     if output is None:
         print(report)
     else:
         print(f"wrote {output}")
+
+
+def replace_sections(report: str, parts: list[str], header: str) -> str:
+    """`report` with the sections of the same titles as `parts` measured again, and a line that says so."""
+    head, *sections = re.split(r"(?m)^(?=## )", report)
+    fresh = {part.splitlines()[0]: part for part in parts}
+    sections = [fresh.pop(section.splitlines()[0], section) for section in sections] + list(fresh.values())
+    written_by = header.split("\n\n")[1].replace("Written by", "Re-measured by", 1).replace("\n", " ")
+    titles = ", ".join(f'"{title.removeprefix("## ")}"' for title in (part.splitlines()[0] for part in parts))
+    head = head.rstrip("\n") + f"\n\n{titles}: {written_by}\n\n"
+    return head + "\n".join(section.rstrip("\n") + "\n" for section in sections)
 
 
 def report_header(args) -> str:
