@@ -13,7 +13,9 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path) -> Path:
 
     rows = read_metrics(metrics_csv)
     losses = [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r]
-    val_keys = sorted({k for r in rows for k in r if k.startswith("val/") and k != "val/loss"})
+    # The headline scores; per-class ones (val/iou/Car: 11 more lines for CamVid) have their own plot.
+    headline = {k for r in rows for k in r if k.startswith("val/") and k != "val/loss" and k.count("/") == 1}
+    val_keys = sorted(headline)
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.8))
     if losses:
         ax_loss.plot(*zip(*losses, strict=True), label="train", lw=1)
