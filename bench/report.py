@@ -344,6 +344,7 @@ def main() -> None:
             sys.exit(f"{path} is missing: the recipes need the real training data (or leave them out with --only).")
 
     header = report_header(args)  # the commit and the machine's load before anything is measured
+    measured_before = output.read_text() if args.only and output is not None and output.exists() else None
     started = time.perf_counter()
     parts = []
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
@@ -356,8 +357,8 @@ def main() -> None:
             minutes = (time.perf_counter() - started) / 60
             done = "" if len(parts) == len(sections) else f" ({len(parts)} of {len(sections)} sections so far)"
             report = header.format(minutes=f"{minutes:.0f}{done}") + "\n".join(parts)
-            if args.only and output is not None and output.exists():
-                report = replace_sections(output.read_text(), parts, header.format(minutes=f"{minutes:.0f}"))
+            if measured_before is not None:  # --only into an existing report: the other sections stay
+                report = replace_sections(measured_before, parts, header.format(minutes=f"{minutes:.0f}"))
             if output is not None:  # after each section, so that a failure later keeps what was measured
                 output.write_text(report)
     if output is None:
