@@ -27,9 +27,17 @@ def check_number(cfg, key: str, *, whole: bool = False, least=None, above=None, 
         and (above is None or value > above)
     ):
         return
-    finite = "a finite number" if isinstance(value, float) and not math.isfinite(value) else "a number"
-    kind = "a whole number" if whole else finite
-    bounds = [f"of at least {least}"] * (least is not None) + [f"above {above}"] * (above is not None)
+    if whole:
+        kind = "a whole number"
+    elif isinstance(value, float) and not math.isfinite(value):
+        kind = "a finite number"
+    else:
+        kind = "a number"
+    if least is not None:
+        kind += f" of at least {least}"
+    if above is not None:
+        kind += f" above {above}"
+    if null:
+        kind += f", or null ({null})"
     shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value  # as typed
-    message = " ".join([f"{key}={shown} must be {kind}", *bounds])
-    raise UserError(f"{message}{f', or null ({null})' if null else ''}.")
+    raise UserError(f"{key}={shown} must be {kind}.")

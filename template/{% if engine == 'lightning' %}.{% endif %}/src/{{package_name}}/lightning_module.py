@@ -124,9 +124,10 @@ class CapstoneData(pl.LightningDataModule):
         self.cfg = cfg
         splits = load_splits(cfg.data)
         self.data_state = splits.get("state")  # what reading new inputs the same way needs
-        self.splits, self.transform = training_splits(cfg, splits, distributed.world_size())
+        world_size = distributed.world_size()
+        self.splits, self.transform = training_splits(cfg, splits, world_size)
         # On the CPU for now, to check the sizes and count the steps of an epoch before the trainer starts.
-        self.train_batches, self.val_batches = self.batches(world_size=distributed.world_size())
+        self.train_batches, self.val_batches = self.batches(world_size=world_size)
 
     def batches(self, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1):
         return make_batches(self.cfg, self.splits, self.transform, device, rank, world_size)
