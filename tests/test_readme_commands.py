@@ -1,0 +1,209 @@
+"""Every command a rendered README shows, run in that rendered repo as a learner would type it.
+
+Commands that train run at smoke size (`debug=smoke` added, on the tiny fixture data): the point is
+that the command as printed is accepted and its whole path runs, not the recipe's score (that is
+bench/'s job). The `train.py` commands of one README run one after another in one Python process,
+each through train.py's own `main` with its own argv, which saves the ~3 s start-up of each; the
+others (evaluate, predict, torchrun) run as processes of their own.
+
+A command that cannot run on a machine without a network, a GPU cluster or a second machine is
+listed in NOT_HERE with the reason, and what runs in its place; any other command this test does
+not know how to run fails it, so a new README line cannot go untested.
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from .conftest import CAPSTONES, python_env
+
+# What cannot run here, and why: the reason is printed, and the rest of the line is still checked
+# to be a known command (so the list cannot hide a typo).
+NOT_HERE = {
+    "wandb login": "logs in to wandb.ai (no network here); logger=wandb below runs offline without it",
+    "--nnodes=2": "a second machine must join; the one-machine torchrun line runs instead",
+}
+# Shown but not sent: submitting needs a SLURM cluster, so the sweep's first job is composed with that
+# launcher and its Hydra config checked (tests/test_sweeps.py checks the launcher's resources).
+# Added to a train.py command that does not pick a debug mode itself: a few steps on fixture data.
+SMOKE = ["debug=smoke"]
+# Added to a command that picks its own debug mode (debug=overfit trains 100 epochs otherwise).
+SHORT = ["trainer.max_steps=3", "data.root=data/smoke", "data.fixture=true"]
+# What stands in for the README's placeholders.
+PLACEHOLDERS = {"runs/<date>_<time>": "{run}", "my_street.jpg": "{photo}"}
+
+# Runs each train.py command line (a JSON list of argv lists) through train.py's main, one after
+# another in this process, and prints a marker with each one's exit status.
+IN_PROCESS = """
+import json, os, runpy, sys
+from omegaconf import OmegaConf
+
+for number, args in enumerate(json.loads(sys.argv[1])):
+    OmegaConf.clear_resolver("run_dir")  # train.py registers it again on each run
+    sys.argv = ["train.py", *args]
+    try:
+        runpy.run_path("train.py", run_name="__main__")
+        status = 0
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    sys.stderr.flush()
+    print(f"=== command {number} exit {status}", flush=True)
+"""
+
+
+def readme_commands(repo: Path) -> list[list[str]]:
+    """The README's bash blocks, a command per line, without their comments."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", (repo / "README.md").read_text(), flags=re.DOTALL | re.MULTILINE)
+    lines = [line for block in blocks for line in block.splitlines()]
+    return [shlex.split(line, comments=True) for line in lines if line.strip()]
+
+
+def not_here(command: list[str]) -> str | None:
+    line = " ".join(command)
+    return next((reason for words, reason in NOT_HERE.items() if words in line), None)
+
+
+def smoke_args(repo: Path, args: list[str]) -> list[str]:
+    """A train.py command's overrides at smoke size."""
+    if "debug=smoke" in args:
+        extra = []
+    elif any(arg.startswith("debug=") for arg in args):
+        extra = list(SHORT)
+        if any("val_size:" in data.read_text() for data in (repo / "configs/data").glob("*.yaml")):
+            extra.append("data.val_size=16")  # the fixture's few training examples must leave some to train on
+    else:
+        extra = list(SMOKE)
+    if "hparams_search=optuna" in args:
+        extra.append("hydra.sweeper.n_trials=2")
+    return [*args, *extra]
+
+
+def check_extra_install(repo: Path, command: list[str]) -> None:
+    """`python -m pip install -e ".[extra]"`: the extra exists, and what of it this machine has is new enough.
+
+    Installing is left to tests/test_readme.py (which installs the dev extra into a fresh venv): these
+    tests reach no package index. Each requirement must parse, and where its package is installed (the
+    template's test stack installs the wandb, optuna and slurm extras' packages), its version must fit.
+    """
+    (target,) = [word for word in command[4:] if not word.startswith("-")]
+    match = re.fullmatch(r"\.\[(\w+)\]", target)
+    assert match, f"{shlex.join(command)}: expected a local editable install with one extra"
+    extras = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert match[1] in extras, f"{shlex.join(command)}: pyproject.toml has no extra {match[1]!r}"
+    for requirement in map(Requirement, extras[match[1]]):
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            continue
+        assert requirement.specifier.contains(version, prereleases=True), f"{requirement} but {version} is here"
+
+
+def run_process(args: list[str], repo: Path, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{shlex.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def sample_photo(repo: Path, cwd: Path) -> Path:
+    """A street photo for predict.py: one of the smoke run's fixture photos."""
+    photos = sorted((cwd / "data/smoke").rglob("*.png"))
+    assert photos, "the smoke run wrote no fixture photos"
+    return next(photo for photo in photos if "annot" not in photo.parent.name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("capstone", CAPSTONES)
+def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
+    repo = rendered(capstone)
+    workspace = tmp_path / "workspace"  # the learner's clone: the commands write runs/ and data/ here
+    workspace.mkdir()
+    for name in ("train.py", "evaluate.py", "predict.py", "configs"):
+        if (repo / name).exists():
+            (workspace / name).symlink_to(repo / name)
+    env = {**python_env(repo), "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wandb")}
+    env |= {"WANDB_CACHE_DIR": str(tmp_path / "wandb"), "WANDB_CONFIG_DIR": str(tmp_path / "wandb")}
+
+    commands = readme_commands(repo)
+    trains, later, skipped = [], [], []
+    for command in commands:
+        if reason := not_here(command):
+            skipped.append(f"{shlex.join(command)}: {reason}")
+        elif command[:5] == ["python", "-m", "pip", "install", "-e"]:
+            check_extra_install(repo, command)
+        elif command[:2] == ["python", "train.py"] and "hydra/launcher=submitit_slurm" in command:
+            later.append(command)  # no SLURM cluster here: it is composed, not submitted
+        elif command[:2] == ["python", "train.py"]:
+            args = smoke_args(repo, command[2:])
+            if "resume=true" in args:
+                trains.append(SMOKE)  # a run to continue: the latest, with the same settings
+            trains.append(args)
+        elif command[0] == "torchrun" or command[:2] in (["python", "evaluate.py"], ["python", "predict.py"]):
+            later.append(command)  # they need the smoke run's checkpoint or processes of their own
+        else:
+            pytest.fail(f"{shlex.join(command)}: a README command this test does not know how to run")
+    assert trains[0] == SMOKE, "the README's first training command is the smoke run"
+
+    result = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, json.dumps(trains)],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    statuses = re.findall(r"^=== command (\d+) exit (\d+)$", result.stdout, flags=re.MULTILINE)
+    failed = [
+        f"python train.py {shlex.join(trains[int(number)])} exited {status}:\n{section(result.stdout, int(number))}"
+        for number, status in statuses
+        if status != "0"
+    ]
+    assert not failed, "\n\n".join(failed)
+    assert len(statuses) == len(trains), result.stdout[-5000:]
+
+    runs = sorted(path for path in (workspace / "runs").iterdir() if (path / "checkpoints/best.pt").is_file())
+    first_run = runs[0].relative_to(workspace)  # the smoke run, which the README's next commands use
+    for command in later:
+        line = shlex.join(command)
+        for placeholder, stand_in in PLACEHOLDERS.items():
+            if placeholder in line:
+                value = first_run if stand_in == "{run}" else sample_photo(repo, workspace)
+                line = line.replace(placeholder, str(value))
+        args = shlex.split(line)
+        if "hydra/launcher=submitit_slurm" in args:
+            # The first job of the sweep, its Hydra config printed: the launcher must be submitit's SLURM one.
+            args = [arg.split(",")[0] for arg in args[2:] if arg != "-m"]
+            shown = run_process([sys.executable, "train.py", *args, *SMOKE, "--cfg", "hydra"], repo, workspace, env)
+            assert "submitit_launcher.SlurmLauncher" in shown.stdout, shown.stdout[-3000:]
+            continue
+        if args[0] == "torchrun":
+            # Two processes on this 2-core machine, whatever the README's GPU count.
+            args = [re.sub(r"^--nproc_per_node=\d+$", "--nproc_per_node=2", arg) for arg in args[1:]]
+            args = [sys.executable, "-m", "torch.distributed.run", *args, *SMOKE]
+        else:
+            args = [sys.executable, *args[1:]]
+        run_process(args, repo, workspace, env)
+    if skipped:
+        print("Not run here:", *skipped, sep="\n  ")
+
+
+def section(output: str, number: int) -> str:
+    """What command `number` printed: the output between the previous marker and its own."""
+    parts = re.split(r"^=== command \d+ exit \d+$", output, flags=re.MULTILINE)
+    return parts[number][-2000:] if number < len(parts) else output[-2000:]
+
+
+def test_not_here_names_only_lines_some_readme_shows(rendered):
+    """An entry of NOT_HERE that no README shows any more would hide nothing: drop it."""
+    lines = {" ".join(command) for capstone in CAPSTONES for command in readme_commands(rendered(capstone))}
+    assert all(any(words in line for line in lines) for words in NOT_HERE)
+
