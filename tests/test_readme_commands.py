@@ -12,16 +12,15 @@ not know how to run fails it, so a new README line cannot go untested.
 """
 
 import json
-import os
 import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 
 from .conftest import CAPSTONES, python_env
@@ -206,4 +205,3 @@ def test_not_here_names_only_lines_some_readme_shows(rendered):
     """An entry of NOT_HERE that no README shows any more would hide nothing: drop it."""
     lines = {" ".join(command) for capstone in CAPSTONES for command in readme_commands(rendered(capstone))}
     assert all(any(words in line for line in lines) for words in NOT_HERE)
-
