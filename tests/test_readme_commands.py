@@ -81,6 +81,8 @@ def smoke_args(repo: Path, args: list[str]) -> list[str]:
             extra.append("data.val_size=16")  # the fixture's few training examples must leave some to train on
     else:
         extra = list(SMOKE)
+    if "experiment=atari" in args:
+        extra.append("env.max_frames_per_episode=2000")  # smoke evaluations of short games, not whole ones
     if "hparams_search=optuna" in args:
         extra.append("hydra.sweeper.n_trials=2")
     return [*args, *extra]
