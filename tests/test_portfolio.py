@@ -1,5 +1,7 @@
 """evaluate.py fills the rendered README's results section, and leaves the rest of the README alone.
 
+A smoke run's checkpoint fills it only when asked (report=true), and then says so above its table.
+
 CITATION.cff, .pre-commit-config.yaml and the Makefile are checked with the other rendered files, in
 test_render.py.
 """
@@ -12,6 +14,7 @@ import shutil
 import sys
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from .conftest import CAPSTONES
@@ -58,20 +61,41 @@ def test_evaluate_fills_the_readme_results_and_a_second_run_replaces_them(projec
             package("loop").train(compose("train", overrides=["debug=smoke", f"data.root={tmp_path / 'data'}"]), run)
         fast = ["episodes=2", "gif.max_frames=20"] if capstone == "rl" else []
         ckpt = [f"ckpt={run / 'checkpoints/best.pt'}", *fast]
-        eval_cfg = compose("eval", overrides=ckpt)
+        smoke_default = compose("eval", overrides=ckpt)  # report=auto
+        eval_cfg = compose("eval", overrides=[*ckpt, "report=true"])  # asked for: a smoke run's figures, labelled
         no_report = compose("eval", overrides=[*ckpt, "plots=false", "report=false"])
+        wrong = compose("eval", overrides=[*ckpt, "plots=false", "report=yes"])
     rendered = readme.read_bytes()
     head, placeholder, tail = outside_and_inside(rendered)
     assert b"No results yet" in placeholder
 
     package("evaluation").evaluate_checkpoint(no_report)  # report=false: the README stays as it is
     assert readme.read_bytes() == rendered and not (repo / "results").exists()
+    (run / "metrics.json").unlink()
+    with pytest.raises(package("errors").UserError, match=r"^report=yes must be auto, true or false\.$"):
+        package("evaluation").evaluate_checkpoint(wrong)
+    assert not (run / "metrics.json").exists()  # said before the evaluation, not after it
+
+    # A smoke run's checkpoint (fake data, or a few thousand RL steps): metrics.json and the pictures
+    # beside the run, but the README's results are left alone, with one line saying why and what to add.
+    for name in ("metrics.json", *SHOWN[capstone]):
+        (run / name).unlink(missing_ok=True)
+    with caplog.at_level(logging.INFO):
+        package("evaluation").evaluate_checkpoint(smoke_default)
+    assert readme.read_bytes() == rendered and not (repo / "results").exists()
+    for name in ("metrics.json", *SHOWN[capstone]):
+        assert (run / name).stat().st_size > 0, name
+    said = [r.getMessage() for r in caplog.records if "README" in r.getMessage()]
+    assert len(said) == 1 and "smoke run" in said[0] and "left alone" in said[0] and "report=true" in said[0]
+    label = package("evaluation").SMOKE if capstone != "rl" else "These figures come from a smoke run"
+    assert label.startswith("These figures come from") and label in said[0]
 
     package("evaluation").evaluate_checkpoint(eval_cfg)
     first = readme.read_bytes()
     assert outside_and_inside(first)[0] == head and outside_and_inside(first)[2] == tail  # byte for byte
     section = outside_and_inside(first)[1].decode()
     assert "`runs/2025-01-31_12-00-00` (checkpoint `best.pt`" in section and "No results yet" not in section
+    assert section.lstrip().startswith(f"> **{label}") and section.count("smoke run") == 1  # labelled, first
 
     written = json.loads((run / "metrics.json").read_text())
     step = written.get("step", written.get("train/step"))
@@ -98,9 +122,27 @@ def test_evaluate_fills_the_readme_results_and_a_second_run_replaces_them(projec
     assert readme.read_bytes() == first
     assert not (repo / "results/old_run.png").exists()
 
+    # A run on the real data fills the section by default (report=auto), with no smoke label.
+    readme.write_bytes(rendered)
+    if capstone == "rl":  # the same checkpoint, its config without the smoke mark: the real environment
+        real = repo / "runs" / "2025-01-31_13-00-00"
+        shutil.copytree(run, real)
+        state = torch.load(real / "checkpoints/best.pt", weights_only=True)
+        del state["config"]["trainer"]["smoke"]
+        torch.save(state, real / "checkpoints/best.pt")
+        with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
+            package("evaluation").evaluate_checkpoint(compose("eval", overrides=[f"ckpt={real}", *fast]))
+    else:  # a real test split needs the real download: the step after evaluation, for a run that had it
+        real = run
+        package("report").report_evaluation(run, run / "checkpoints/best.pt", "auto", smoke=None)
+    section = outside_and_inside(readme.read_bytes())[1].decode()
+    assert f"`{real.relative_to(repo).as_posix()}` (checkpoint `best.pt`" in section
+    assert "smoke" not in section and "These figures come from" not in section
+
     # A README whose markers were deleted is left alone, with one line that says so.
     no_markers = first.replace(START, b"").replace(END, b"")
     readme.write_bytes(no_markers)
+    caplog.clear()
     with caplog.at_level(logging.INFO):
         assert package("report").update_readme(run, run / "checkpoints/best.pt") is None
     assert readme.read_bytes() == no_markers
