@@ -165,3 +165,55 @@ def test_a_run_outside_the_project_leaves_every_readme_alone(rendered, tmp_path)
         sys.path.remove(str(repo / "src"))
         for loaded in [loaded for loaded in sys.modules if loaded.split(".")[0] == "mnist_digits"]:
             del sys.modules[loaded]
+
+
+@pytest.fixture
+def package_of(rendered):
+    """package_of(capstone)(module): a module of that capstone's rendered package, imported in this process."""
+    names = []
+
+    def get(capstone: str):
+        repo = rendered(capstone)
+        name = next((repo / "src").iterdir()).name
+        sys.path.insert(0, str(repo / "src"))
+        names.append((repo, name))
+        return lambda module: importlib.import_module(f"{name}.{module}")
+
+    yield get
+    for repo, name in names:
+        sys.path.remove(str(repo / "src"))
+        for loaded in [loaded for loaded in sys.modules if loaded.split(".")[0] == name]:
+            del sys.modules[loaded]
+
+
+def test_the_loss_axis_reads_plain_numbers(package_of, tmp_path):
+    """A smoke run's loss spans less than a decade: its log axis once read 2.425x10^0, 2.4x10^0, ..."""
+    curves = package_of("mnist")("curves")
+    (tmp_path / "metrics.csv").write_text(
+        "step,train/loss,val/loss,val/acc\n1,2.4316,,\n2,2.333,,\n3,2.2427,2.2816,0.1406\n"
+        + "".join(f"{step},{0.9 * 0.97**step:.5f},,\n" for step in range(4, 200))  # and then down to 0.002
+    )
+    for rows, expected in ((4, r"$\mathdefault{2.4}$"), (200, r"$\mathdefault{0.01}$")):
+        csv = tmp_path / f"rows{rows}.csv"
+        csv.write_text("\n".join((tmp_path / "metrics.csv").read_text().splitlines()[:rows]) + "\n")
+        curves.plot_training_curves(csv, tmp_path / "curves.svg")  # SVG notes each label's text beside it
+        labels = re.findall(r"<!-- (.*?) -->", (tmp_path / "curves.svg").read_text())
+        assert expected in labels and not [label for label in labels if "times" in label or "^" in label], labels
+
+
+def test_the_legend_of_the_learning_curve_lies_outside_the_axes(package_of, tmp_path, monkeypatch):
+    """A rising curve ran under a legend in the lower right corner."""
+    import matplotlib.pyplot as plt
+
+    plots = package_of("rl")("plots")
+    rows = "".join(f"{step},{20 + step // 50},,\n{step},,{step // 40},5\n" for step in range(1000, 21000, 1000))
+    (tmp_path / "metrics.csv").write_text("step,train/episode_return,val/return_mean,val/return_std\n" + rows)
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # the figure as it was saved, kept for a look
+    plots.plot_returns(tmp_path / "metrics.csv", tmp_path / "returns.png", 475.0, "PPO on CartPole-v1")
+    (figure,) = figures
+    (ax,) = figure.axes
+    (legend,) = figure.legends + [legend for legend in [ax.get_legend()] if legend]
+    renderer = figure.canvas.get_renderer()
+    assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    assert {text.get_text() for text in legend.get_texts()} >= {"solved (475)"}
