@@ -102,7 +102,7 @@ def with_key(picture: Image.Image, classes: torch.Tensor) -> Image.Image:
     pad, swatch = size // 2, size
     entries = [(i, f"{CLASSES[i]} {share:.0%}" if share >= 0.005 else f"{CLASSES[i]} <1%") for i, share in shown]
     widths = [swatch + pad + round(font.getlength(text)) + 2 * pad for _, text in entries]
-    width = max(picture.width, *(w + pad for w in widths))
+    width = max([picture.width, *(w + pad for w in widths)])
     rows, x = 1, pad
     places = []
     for entry, entry_width in zip(entries, widths, strict=True):
