@@ -94,6 +94,8 @@ def with_key(picture: Image.Image, classes: torch.Tensor) -> Image.Image:
     """The overlay above a key of the classes it shows: each one's colour, name and share of the photo."""
     counts = torch.bincount(classes.flatten(), minlength=VOID + 1)[:VOID]
     shown = [(int(i), float(counts[i]) / classes.numel()) for i in counts.argsort(descending=True) if counts[i] > 0]
+    if not shown:  # all void: nothing to name
+        return picture
     size = max(12, picture.width // 60)  # the text height: readable on a phone photo and on a small one
     try:
         font = ImageFont.load_default(size=size)
@@ -102,7 +104,7 @@ def with_key(picture: Image.Image, classes: torch.Tensor) -> Image.Image:
     pad, swatch = size // 2, size
     entries = [(i, f"{CLASSES[i]} {share:.0%}" if share >= 0.005 else f"{CLASSES[i]} <1%") for i, share in shown]
     widths = [swatch + pad + round(font.getlength(text)) + 2 * pad for _, text in entries]
-    width = max([picture.width, *(w + pad for w in widths)])
+    width = max(picture.width, *(w + pad for w in widths))
     rows, x = 1, pad
     places = []
     for entry, entry_width in zip(entries, widths, strict=True):
