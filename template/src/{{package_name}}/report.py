@@ -5,6 +5,10 @@ lies between two marker lines in README.md; only the text between them is replac
 the README stays exactly as you wrote it. runs/ is left out of git (.gitignore), so the section
 does not point into it: the pictures and metrics.json are copied into results/, beside the README,
 and GitHub shows them from there. Commit results/ together with README.md.
+
+A smoke run's figures are no result: `report_evaluation` leaves the section alone for them (and
+says so in one line), unless evaluate.py is given report=true; the section then says, above its
+table, where the figures come from.
 """
 
 import json
@@ -12,6 +16,8 @@ import logging
 import re
 import shutil
 from pathlib import Path
+
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +27,35 @@ RESULTS = "results"  # the folder beside README.md that holds the copies; git tr
 NOT_METRICS = {"checkpoint", "step", "train/step"}  # what metrics.json says about the run, not about the model
 
 
-def update_readme(run_dir: str | Path, checkpoint: str | Path) -> Path | None:
+def report_evaluation(run_dir: str | Path, checkpoint: str | Path, report, smoke: str | None) -> Path | None:
+    """evaluate.py's `report` setting: fill README.md's results section, or say in one line why not.
+
+    `smoke` is None for a run on the real data; for a smoke run, the sentence that says where its
+    figures come from instead. report=auto fills the section for real runs only, report=true for any
+    run (a smoke run's section then opens with `smoke`), report=false never.
+    """
+    check_report(report)
+    if report is False:
+        return None
+    if smoke and report == "auto":
+        log.info("README.md's results section was left alone. %s To fill it anyway, labelled so: report=true.", smoke)
+        return None
+    return update_readme(run_dir, checkpoint, note=smoke)
+
+
+def check_report(report) -> None:
+    """A UserError unless evaluate.py's `report` setting is one it knows (checked before the evaluation)."""
+    if not (isinstance(report, bool) or report == "auto"):
+        raise UserError(f"report={report} must be auto, true or false.")
+
+
+def update_readme(run_dir: str | Path, checkpoint: str | Path, note: str | None = None) -> Path | None:
     """Fill the results section of the README of the project that holds `run_dir`; its path, or None.
 
     That README is the nearest README.md in the run folder or a folder above it (runs/<date>_<time>/
     lies in the project). Without one, or without both markers in it, nothing is written.
-    `checkpoint` is the file evaluate.py evaluated: the section names it.
+    `checkpoint` is the file evaluate.py evaluated: the section names it. `note`, if given, opens
+    the section (a smoke run's: where its figures come from).
     """
     run_dir = Path(run_dir).resolve()
     readme = next((d / "README.md" for d in (run_dir, *run_dir.parents) if (d / "README.md").is_file()), None)
@@ -45,7 +74,10 @@ def update_readme(run_dir: str | Path, checkpoint: str | Path) -> Path | None:
     for name in old_links - set(shown):  # pictures of an earlier run that this one did not make
         (project / RESULTS / name).unlink(missing_ok=True)
     newline = "\r\n" if "\r\n" in raw else "\n"
-    section = results_markdown(run_dir, Path(checkpoint).name, project, shown).replace("\n", newline)
+    section = results_markdown(run_dir, Path(checkpoint).name, project, shown)
+    if note:
+        section = f"> **{note}**\n\n{section}"
+    section = section.replace("\n", newline)
     updated = raw[: start + len(START)] + newline + section + newline + raw[end:]
     partial = readme.with_name(readme.name + ".partial")
     partial.write_bytes(updated.encode("utf-8"))

@@ -14,9 +14,12 @@ from .errors import UserError, check_number
 from .loop import evaluate
 from .model import build_model
 from .plots import plot_test_predictions
-from .report import update_readme
+from .report import check_report, report_evaluation
 from .task import CAPSTONE, Task
 from .tracking import log_evaluation
+
+# What a results section filled from a smoke run says first (evaluate.py report=true).
+SMOKE = "These figures come from the tiny fixture data of a smoke run, not the real test split."
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
@@ -24,6 +27,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
     check_number(cfg, "batch_size", whole=True, least=1, null="the run's data.eval_batch_size")
+    check_report(cfg.report)
     path = Path(cfg.ckpt)
     if path.is_dir():  # a run folder: its best checkpoint
         path = path / "checkpoints" / "best.pt"
@@ -53,6 +57,6 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         if (run_dir / "metrics.csv").exists():
             plot_training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")
     log_evaluation(trained, run_dir)  # a logger=wandb run: metrics.json and the plots to its W&B run
-    if cfg.report:  # README.md's results section, and its pictures in results/
-        update_readme(run_dir, checkpoint=path)
+    # README.md's results section and its pictures in results/; for a smoke run, only if asked (report=true).
+    report_evaluation(run_dir, path, cfg.report, smoke=SMOKE if trained.data.fixture else None)
     return metrics

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from . import runtime
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .classes import overlay
+from .classes import CLASSES, PALETTE, VOID, overlay
 from .errors import UserError
 from .model import build_model
 from .task import CAPSTONE
@@ -47,9 +47,27 @@ class Segmenter:
         return logits.argmax(dim=1)[0].cpu()
 
 
-def predict_files(images: list[Path], ckpt: str | Path | None, out_dir: Path, device: str = "auto") -> list[Path]:
-    """Write <name>_overlay.png (the photo with its predicted classes in colour) per image into `out_dir`."""
-    segment = Segmenter(ckpt, device)
+# predict.py's settings, written key=value as evaluate.py's are; ckpt None: the newest run's best.pt.
+SETTINGS = {"ckpt": None, "out": "predictions", "device": "auto"}
+
+
+def split_settings(words: list[str]) -> tuple[list[Path], dict]:
+    """predict.py's words: the photos, and the SETTINGS that key=value words change."""
+    settings, images = dict(SETTINGS), []
+    for word in words:
+        key, equals, value = word.partition("=")
+        if equals and key in SETTINGS:
+            settings[key] = value or SETTINGS[key]
+        else:
+            images.append(Path(word))
+    if not images:
+        raise UserError("Which photos? Name one or more, e.g. python predict.py street.jpg ckpt=runs/<date>_<time>.")
+    return images, settings
+
+
+def predict_files(images: list[Path], segment: Segmenter, out_dir: str | Path) -> list[Path]:
+    """Write <name>_overlay.png (the photo with its predicted classes in colour, and their key) per image."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in images:
@@ -67,9 +85,41 @@ def predict_files(images: list[Path], ckpt: str | Path | None, out_dir: Path, de
             if target not in written:
                 break
             target = out_dir / f"{Path(path).stem}_{number}_overlay.png"
-        Image.fromarray(overlay(pixels, classes).numpy()).save(target)
+        with_key(Image.fromarray(overlay(pixels, classes).numpy()), classes).save(target)
         written.append(target)
     return written
+
+
+def with_key(picture: Image.Image, classes: torch.Tensor) -> Image.Image:
+    """The overlay above a key of the classes it shows: each one's colour, name and share of the photo."""
+    counts = torch.bincount(classes.flatten(), minlength=VOID + 1)[:VOID]
+    shown = [(int(i), float(counts[i]) / classes.numel()) for i in counts.argsort(descending=True) if counts[i] > 0]
+    if not shown:  # all void: nothing to name
+        return picture
+    size = max(12, picture.width // 60)  # the text height: readable on a phone photo and on a small one
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow before 10.1: one small bitmap font
+        font = ImageFont.load_default()
+    pad, swatch = size // 2, size
+    entries = [(i, f"{CLASSES[i]} {share:.0%}" if share >= 0.005 else f"{CLASSES[i]} <1%") for i, share in shown]
+    widths = [swatch + pad + round(font.getlength(text)) + 2 * pad for _, text in entries]
+    width = max(picture.width, *(w + pad for w in widths))
+    rows, x = 1, pad
+    places = []
+    for entry, entry_width in zip(entries, widths, strict=True):
+        if x + entry_width > width and x > pad:  # this one starts a new row
+            rows, x = rows + 1, pad
+        places.append((entry, x, pad + (rows - 1) * (swatch + pad)))
+        x += entry_width
+    keyed = Image.new("RGB", (width, picture.height + rows * (swatch + pad) + pad), "white")
+    keyed.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(keyed)
+    for (i, text), x, y in places:
+        top = picture.height + y
+        draw.rectangle((x, top, x + swatch, top + swatch), fill=PALETTE[i], outline="black")
+        draw.text((x + swatch + pad, top + swatch // 2), text, fill="black", font=font, anchor="lm")
+    return keyed
 
 
 def resize_to_height(photo: Image.Image, height: int) -> Image.Image:

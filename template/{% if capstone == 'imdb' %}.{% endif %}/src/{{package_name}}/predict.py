@@ -1,6 +1,8 @@
-"""Tell the sentiment of any text: python predict.py "A review..." [more texts] [--ckpt PATH].
+"""Tell the sentiment of any text: python predict.py "A review..." [more texts] [ckpt=PATH] [device=auto].
 
-Also `python -m <package>.predict ...`, and `-` reads the text from standard input.
+Also `python -m <package>.predict ...`, and `-` reads the text from standard input. Settings are
+key=value words, as for evaluate.py; ckpt is a checkpoint or a run folder, the newest run's best.pt
+unless set.
 """
 
 import argparse
@@ -43,18 +45,39 @@ class SentimentClassifier:
         return logits.float().softmax(dim=1)[:, 1].tolist()
 
 
+# predict.py's settings, written key=value as evaluate.py's are; ckpt None: the newest run's best.pt.
+SETTINGS = {"ckpt": None, "device": "auto"}
+
+
+def split_settings(words: list[str]) -> tuple[list[str], dict]:
+    """predict.py's words: the texts, and the SETTINGS that key=value words change."""
+    settings, texts = dict(SETTINGS), []
+    for word in words:
+        key, equals, value = word.partition("=")
+        if equals and key in SETTINGS:
+            settings[key] = value or SETTINGS[key]
+        else:
+            texts.append(word)
+    if not texts:
+        raise UserError('Which texts? Pass one or more in quotes, e.g. python predict.py "A moving story." ckpt=PATH.')
+    return texts, settings
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Tell whether texts are positive or negative, with a trained model.")
-    parser.add_argument("texts", nargs="+", help='texts to classify, each in quotes; "-" reads one from stdin')
-    parser.add_argument("--ckpt", help="a checkpoint or run folder; default: the newest run's best.pt")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    args = parser.parse_args(argv)
-    texts = [sys.stdin.read() if text == "-" else text for text in args.texts]
+    parser = argparse.ArgumentParser(
+        description="Tell whether texts are positive or negative, with a trained model.",
+        usage='python predict.py "TEXT"... [ckpt=PATH] [device=auto|cpu|cuda|mps]',
+        epilog="ckpt: a checkpoint or run folder; without it, the newest run's best.pt.",
+    )
+    parser.add_argument("words", nargs="+", metavar="TEXT", help='texts in quotes ("-" reads one from stdin), settings')
     try:
-        classify = SentimentClassifier(args.ckpt, args.device)
+        texts, settings = split_settings(parser.parse_args(argv).words)
+        classify = SentimentClassifier(settings["ckpt"], settings["device"])
     except UserError as error:  # a wrong path or file: the message says what to do
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)
+    print(f"Checkpoint: {classify.checkpoint}", file=sys.stderr)
+    texts = [sys.stdin.read() if text == "-" else text for text in texts]
     for text, positive in zip(texts, classify(texts), strict=True):
         label, probability = (CLASSES[1], positive) if positive > 0.5 else (CLASSES[0], 1 - positive)
         excerpt = " ".join(text.split())

@@ -15,7 +15,7 @@ from .gif import save_gif
 from .networks import build_network
 from .play import evaluate_policy, record_episode
 from .plots import plot_returns
-from .report import update_readme
+from .report import check_report, report_evaluation
 from .tracking import log_evaluation
 
 
@@ -25,6 +25,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
     check_number(cfg, "episodes", whole=True, least=1)
+    check_report(cfg.report)
     path = Path(cfg.ckpt)
     if path.is_dir():  # a run folder: its best checkpoint
         path = path / "checkpoints" / "best.pt"
@@ -45,8 +46,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         title = f"{trained.algo.name.upper()} on {trained.env.id}"
         plot_returns(run_dir / "metrics.csv", run_dir / "returns.png", trained.env.solved_return, title)
     log_evaluation(trained, run_dir)  # a logger=wandb run: metrics.json, the GIF and plots to its W&B run
-    if cfg.report:  # README.md's results section, and its pictures in results/
-        update_readme(run_dir, checkpoint=path)
+    # README.md's results section and its pictures in results/; for a smoke run, only if asked (report=true).
+    smoke = f"These figures come from a smoke run (debug=smoke, {state['step']:,} steps), not a full training run."
+    report_evaluation(run_dir, path, cfg.report, smoke=smoke if trained.trainer.get("smoke") else None)
     return metrics
 
 

@@ -15,7 +15,7 @@ def plot_returns(metrics_csv: str | Path, out: str | Path, solved: float | None 
     train = [(r["step"], r["train/episode_return"]) for r in rows if "train/episode_return" in r]
     evals = [(r["step"], r["val/return_mean"], r.get("val/return_std", 0.0)) for r in rows if "val/return_mean" in r]
     win_rates = sorted({k for r in rows for k in r if k.startswith("val/win_rate_")})
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.4), layout="constrained")
     if train:
         ax.plot(*zip(*train, strict=True), lw=1, alpha=0.6, label="training episodes (mean per log row)")
     if win_rates:  # Connect Four: the share of games won against each opponent
@@ -24,14 +24,13 @@ def plot_returns(metrics_csv: str | Path, out: str | Path, solved: float | None 
         ax.set(ylabel="win rate", ylim=(0, 1.02))
     elif evals:
         steps, means, stds = zip(*evals, strict=True)
-        ax.errorbar(steps, means, yerr=stds, fmt="o-", capsize=3, label="greedy evaluation (mean +- std)")
+        ax.errorbar(steps, means, yerr=stds, fmt="o-", capsize=3, label="greedy evaluation (mean ± std)")
         ax.set(ylabel="episodic return")
     if solved is not None and not win_rates:
         ax.axhline(solved, color="green", ls="--", lw=1, label=f"solved ({solved:g})")
     ax.set(xlabel="environment steps", title=title or "Learning curve")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+    fig.legend(loc="outside lower center", ncols=2, frameon=False)  # below the axes: never over the curve
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return Path(out)
