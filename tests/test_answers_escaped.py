@@ -3,11 +3,15 @@
 import json
 import subprocess
 import sys
-import tomllib
 import warnings
 
 import nbformat
 import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the TOML parser pip itself uses
+    from pip._vendor import tomli as tomllib
 
 DESCRIPTION = 'Sentiment "reviews" with a back\\slash, it\'s Zoë\'s "last"'
 AUTHOR = 'Ann "A\\B" O\'Neil'
