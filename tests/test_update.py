@@ -118,6 +118,9 @@ def test_copying_from_a_relative_path_warns_that_update_would_not_find_the_templ
     assert result.returncode == 0, result.stderr
     assert "records the template as '.', a path relative to where you ran" in result.stderr
     assert "set its _src_path to the template's\nabsolute path or URL" in result.stderr
+    # The closing message's next steps: the CPU build of torch before the project (which would bring CUDA's).
+    cpu_torch = result.stderr.index("python -m pip install torch --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu_torch < result.stderr.index('python -m pip install -e ".[dev]"')
 
 
 def test_a_conflicting_update_leaves_both_versions_in_conflict_markers(template_and_project):
