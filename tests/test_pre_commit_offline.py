@@ -1,5 +1,6 @@
 """The git hooks of a rendered repo run offline: local hooks, with the dev extra's ruff and nbstripout."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ def git(*args, cwd, env=None) -> subprocess.CompletedProcess:
 
 
 def test_a_commit_runs_the_hooks_offline_and_fixes_code_and_notebooks(mnist_repo, tmp_path):
+    for tool in ("pre_commit", "nbstripout"):
+        assert importlib.util.find_spec(tool), f"{tool} is in the dev group: python -m pip install --group dev"
     config = yaml.safe_load((mnist_repo / ".pre-commit-config.yaml").read_text())
     assert [repo["repo"] for repo in config["repos"]] == ["local"]  # nothing to fetch from GitHub
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
