@@ -2,9 +2,11 @@
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import venv
+from pathlib import Path
 
 import yaml
 
@@ -38,6 +40,14 @@ def test_ci_runs_the_readme_test_commands():
     assert all(command in ci for command in TEST_THE_TEMPLATE)
 
 
+def clone_of_this_checkout(dst: Path) -> Path:
+    """This checkout, uncommitted changes included, as a fresh git repository: one commit, no tags."""
+    shutil.copytree(ROOT, dst, ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", "bench"))
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "this checkout"]):
+        subprocess.run(["git", *command], cwd=dst, check=True, capture_output=True)
+    return dst
+
+
 def run(command: str, cwd, python=sys.executable) -> subprocess.CompletedProcess:
     """Run a README command as bash would: "$PWD" is the folder it runs in; python and copier are `python`'s."""
     args = shlex.split(command.replace('"$PWD"', shlex.quote(str(cwd))))
@@ -53,10 +63,12 @@ def run(command: str, cwd, python=sys.executable) -> subprocess.CompletedProcess
 def test_render_install_and_train_as_the_readme_says(tmp_path):
     install_copier, copy, cd, install_torch, install, train = RENDER_AND_TRAIN
     run(install_copier, cwd=tmp_path)  # already there: pip only checks
+    # In a clone of the template (this checkout, untagged: copier would take a release tag over the work tree).
+    template = clone_of_this_checkout(tmp_path / "deep-capstone")
+    run(copy, cwd=template)
     project = tmp_path / "my-mnist"
-    run(copy.replace("../my-mnist", str(project)), cwd=ROOT)
     assert cd == "cd ../my-mnist" and (project / "train.py").is_file()
-    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_src_path"] == str(ROOT)
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_src_path"] == str(template)
 
     # A fresh virtual environment that sees this one's packages, so the install adds only the project.
     env_dir = tmp_path / "venv"

@@ -14,7 +14,7 @@ import yaml
 from copier import run_copy
 
 from .conftest import ROOT, load_preset
-from .test_readme import COPY_AT_A_TAG, RELEASE, RENDER_AND_TRAIN, UPDATE, run
+from .test_readme import COPY_AT_A_TAG, RELEASE, RENDER_AND_TRAIN, UPDATE, clone_of_this_checkout, run
 
 ADAMW = "configs/optim/adamw.yaml"
 TEMPLATE_ADAMW = "template/{% if capstone != 'rl' %}.{% endif %}/" + ADAMW
@@ -53,9 +53,7 @@ def template_and_project(tmp_path):
 
 
 def readme_release(template, version: str) -> None:
-    """Commit the template's work and release it as README.md's Versions section says, into a local origin."""
-    git("add", "-A", cwd=template)
-    git("commit", "-qm", f"template {version}", cwd=template)
+    """Release the template's last commit as README.md's Versions section says (into a local origin)."""
     for command in RELEASE:
         run(command.replace("v0.2.0", version), cwd=template)
 
@@ -73,10 +71,8 @@ def learner_edits(project) -> None:
 
 def test_the_readme_flow_from_a_clone_and_from_a_tag_updates_and_keeps_user_edits(tmp_path):
     # The template's repository (its origin, here a local bare one) and a maintainer's clone of it.
-    origin, template = tmp_path / "origin.git", tmp_path / "deep-capstone"
+    origin, template = tmp_path / "origin.git", clone_of_this_checkout(tmp_path / "deep-capstone")
     git("init", "-q", "--bare", str(origin), cwd=tmp_path)
-    shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", "bench"))
-    git("init", "-q", "-b", "main", cwd=template)
     git("remote", "add", "origin", origin.as_uri(), cwd=template)
     readme_release(template, "v0.1.0")
 
@@ -99,6 +95,7 @@ def test_the_readme_flow_from_a_clone_and_from_a_tag_updates_and_keeps_user_edit
     # The template improves elsewhere in the same files and is released as v0.2.0.
     template_adamw = template / TEMPLATE_ADAMW
     template_adamw.write_text(template_adamw.read_text() + "# Tip: try lr=1e-3 for bigger models.\n")
+    git("commit", "-qam", "a tip", cwd=template)
     readme_release(template, "v0.2.0")
 
     (update_command,) = UPDATE
