@@ -52,3 +52,16 @@ def test_defaults_come_from_the_presets_not_from_copier_yml():
 def test_no_tasks_and_no_jinja_extensions_so_no_trust_is_needed():
     assert "_tasks" not in CONFIG and "_jinja_extensions" not in CONFIG and "_migrations" not in CONFIG
     assert CONFIG["_envops"]["undefined"] == "jinja2.StrictUndefined"
+
+
+def test_the_readme_shows_the_questions_as_copier_asks_them():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    shown = [line.removeprefix("🎤 ") for line in lines if line.startswith("🎤")]
+    helps = {spec["help"] for spec in QUESTIONS.values()}
+    assert shown and all(question in helps for question in shown), set(shown) - helps
+
+
+def test_the_python_version_question_says_how_to_choose():
+    """Copier cannot see the Python that will install the project, so the prompt tells the learner what to pick
+    (a version newer than theirs is refused later by pip: "requires a different Python")."""
+    assert "python --version" in QUESTIONS["python_version"]["help"]
