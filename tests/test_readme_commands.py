@@ -24,6 +24,7 @@ import tomllib
 from packaging.requirements import Requirement
 
 from .conftest import CAPSTONES, python_env
+from .test_readme import RENDER_AND_TRAIN
 
 # What cannot run here, and why: the reason is printed, and the rest of the line is still checked
 # to be a known command (so the list cannot hide a typo).
@@ -33,6 +34,9 @@ NOT_HERE = {
 }
 # Shown but not sent: submitting needs a SLURM cluster, so the sweep's first job is composed with that
 # launcher and its Hydra config checked (tests/test_sweeps.py checks the launcher's resources).
+# The first line of every quick start where there is no GPU: the template README's own line, which
+# tests/test_readme.py runs (pip keeps the CPU torch that is here and downloads nothing).
+CPU_TORCH = next(shlex.split(line) for line in RENDER_AND_TRAIN if " install torch " in line)
 # Added to a train.py command that does not pick a debug mode itself: a few steps on fixture data.
 SMOKE = ["debug=smoke"]
 # Added to a command that picks its own debug mode (debug=overfit trains 100 epochs otherwise).
@@ -138,6 +142,8 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
     for command in commands:
         if reason := not_here(command):
             skipped.append(f"{shlex.join(command)}: {reason}")
+        elif command == CPU_TORCH:
+            continue  # run by tests/test_readme.py
         elif command[:5] == ["python", "-m", "pip", "install", "-e"]:
             check_extra_install(repo, command)
         elif command[:2] == ["python", "train.py"] and "hydra/launcher=submitit_slurm" in command:
