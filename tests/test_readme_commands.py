@@ -82,7 +82,8 @@ def smoke_args(repo: Path, args: list[str]) -> list[str]:
     elif any(arg.startswith("debug=") for arg in args):
         extra = list(SHORT)
         if any("val_size:" in data.read_text() for data in (repo / "configs/data").glob("*.yaml")):
-            extra.append("data.val_size=16")  # the fixture's few training examples must leave some to train on
+            # The fixture's hundred-odd examples: some left to train on, and a batch that fits in them.
+            extra += ["data.val_size=16", "data.batch_size=16"]
     else:
         extra = list(SMOKE)
     if "experiment=atari" in args:
