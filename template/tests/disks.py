@@ -8,10 +8,17 @@ the test is skipped and says why.
 
 import contextlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+
+
+def refused_in(folder: Path) -> str:
+    """What the sentence for a write refused in `folder` says: read-only as root, no permission otherwise."""
+    where = re.escape(str(folder))
+    return f"({where} is on a read-only file system|you have no permission to write in {where})"
 
 
 def mount(*args: str) -> bool:
@@ -22,6 +29,8 @@ def mount(*args: str) -> bool:
 def read_only(folder: Path):
     """`folder`, with what it holds now, read-only for as long as the block runs."""
     folder.mkdir(parents=True, exist_ok=True)
+    if os.name == "nt":
+        pytest.skip("Windows folders have no read-only mode that stops new files")
     if os.geteuid() != 0:
         folders = [folder, *(path for path in folder.rglob("*") if path.is_dir())]
         for path in folders:
@@ -45,7 +54,7 @@ def read_only(folder: Path):
 def full_disk(folder: Path, size: str = "256k"):
     """`folder` as an empty file system of `size` bytes, which fills up once that much is written."""
     folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0 or not mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)):
+    if os.name == "nt" or os.geteuid() != 0 or not mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)):
         pytest.skip("a full disk needs a tiny tmpfs, which only root may mount (and mount must be allowed)")
     try:
         yield folder
