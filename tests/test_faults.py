@@ -1,4 +1,4 @@
-"""Faults a learner's machine inflicts on a run: a process killed outright, then resumed."""
+"""Faults a learner's machine inflicts on a run: a process killed outright, then resumed; runs started together."""
 
 import csv
 import os
@@ -54,6 +54,9 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_to_the_same_model(rende
 
     a, b = (torch.load(run / "checkpoints/last.pt", weights_only=True) for run in (tmp_path / "straight", killed))
     assert 0 < interrupted_at < a["step"] == b["step"]
+    # best.pt holds what evaluate.py reads, not the optimizer's state that only resuming needs.
+    best = torch.load(tmp_path / "straight/checkpoints/best.pt", weights_only=True)
+    assert "optimizer" not in best and "optimizer_states" not in best and {"model", "config"} <= best.keys()
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
     # metrics.csv too: the rows the killed run wrote after its checkpoint were dropped and written again.
@@ -105,3 +108,31 @@ def test_a_killed_rl_run_resumes_within_its_stated_tolerance(rendered, tmp_path,
     assert metrics_rows(killed, a["step"]) == metrics_rows(again, b["step"])
     steps = [int(row["step"]) for row in metrics_rows(killed, a["step"])]
     assert steps == sorted(steps)  # the resumed run went on from its checkpoint, not from step 0
+
+
+def test_runs_started_together_get_a_folder_each_and_a_failed_one_leaves_none(rendered, tmp_path):
+    """Two runs started at the same moment (different seeds) and a third that fails before training (its
+    data.root is a file): two folders, each holding one run's files only, and one sentence for the third."""
+    repo = rendered("mnist")
+    (tmp_path / "not_a_folder").write_text("")
+    common = [sys.executable, str(repo / "train.py"), "debug=smoke", "logger.progress_bar=false"]
+    runs = [[*common, f"data.root={tmp_path / 'data'}", f"seed={seed}"] for seed in (1, 2)]  # one data folder
+    runs.append([*common, f"data.root={tmp_path / 'not_a_folder'}"])
+    processes = [
+        subprocess.Popen(run, cwd=tmp_path, env=python_env(repo), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for run in runs
+    ]
+    outputs = [process.communicate(timeout=300)[0].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 1], outputs
+    assert "not_a_folder is a file where a folder must be" in outputs[2] and "Traceback" not in outputs[2]
+
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 2  # not one folder of both runs' files, and none of the failed run
+    seeds = []
+    for folder in folders:
+        overrides = (folder / ".hydra/overrides.yaml").read_text()
+        seed = int(overrides.split("seed=")[1].split()[0])
+        assert f"seed: {seed}" in (folder / "config.yaml").read_text()  # its own config, not the other run's
+        assert torch.load(folder / "checkpoints/last.pt", weights_only=True)["config"]["seed"] == seed
+        seeds.append(seed)
+    assert sorted(seeds) == [1, 2]

@@ -33,6 +33,8 @@ COMMON_FILES = {
     "tests/test_commands.py",
     "tests/test_training.py",
     "tests/test_checkpoint.py",
+    "tests/test_files.py",
+    "tests/disks.py",
     "CITATION.cff",
     ".pre-commit-config.yaml",
     "Makefile",
@@ -47,9 +49,9 @@ SUPERVISED_FILES = COMMON_FILES | {
     "configs/debug/profile.yaml",
     "tests/test_download.py",
 }
-SUPERVISED_MODULES = "__init__ batches checkpoint curves data distributed download errors evaluation fixtures loop"
-SUPERVISED_MODULES += " metrics_csv model optim overrides plots report runtime sweep task tracking"
-RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation gif metrics_csv networks play plots ppo"
+SUPERVISED_MODULES = "__init__ batches checkpoint curves data distributed download errors evaluation files fixtures"
+SUPERVISED_MODULES += " loop metrics_csv model optim overrides plots report runtime sweep task tracking"
+RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation files gif metrics_csv networks play plots ppo"
 RL_MODULES += " overrides report runtime sweep tracking training training_run"
 
 

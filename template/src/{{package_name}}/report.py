@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from .errors import UserError
+from .files import explained, make_folder, write_text
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,7 @@ def update_readme(run_dir: str | Path, checkpoint: str | Path, note: str | None 
         section = f"> **{note}**\n\n{section}"
     section = section.replace("\n", newline)
     updated = raw[: start + len(START)] + newline + section + newline + raw[end:]
-    partial = readme.with_name(readme.name + ".partial")
-    partial.write_bytes(updated.encode("utf-8"))
-    partial.replace(readme)  # all or nothing: an interrupted write never leaves half a README
+    write_text(readme, updated, "results section of")  # all or nothing: never half a README
     log.info("Results of %s written into %s (pictures in %s/).", run_dir.relative_to(project), readme.name, RESULTS)
     return readme
 
@@ -91,9 +90,10 @@ def copy_results(run_dir: Path, results: Path) -> list[str]:
     files = [run_dir / "metrics.json", *sorted(run_dir.glob("*.gif")), *sorted(run_dir.glob("*.png"))]
     files += sorted(run_dir.glob("*.md"))
     files = [path for path in files if path.is_file()]
-    results.mkdir(exist_ok=True)
+    make_folder(results, "results folder")
     for path in files:
-        shutil.copyfile(path, results / path.name)
+        with explained(f"copy {path.name} into {results}"):
+            shutil.copyfile(path, results / path.name)
     return [path.name for path in files]
 
 

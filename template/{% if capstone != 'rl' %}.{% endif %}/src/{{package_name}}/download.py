@@ -4,7 +4,6 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import UserError
+from .files import explained, file_system_error, make_folder, temporary_beside
 
 CHUNK = 1 << 20
 log = logging.getLogger(__name__)
@@ -29,7 +29,9 @@ def download(filename: str, mirrors: list[str], folder: str | Path, md5: str | N
 
     A file already in `folder` (downloaded before, or placed by hand) is used when its md5 is
     right. Bytes go to a temporary file that is renamed into place only after its checksum
-    matched, so an interrupted or corrupt download never looks complete.
+    matched, so an interrupted or corrupt download never looks complete. A folder that cannot
+    hold the file (read-only, full, a file in its place) is one sentence that says so, not a
+    mirror's failure.
     """
     folder = Path(folder)
     target = folder / filename
@@ -39,7 +41,7 @@ def download(filename: str, mirrors: list[str], folder: str | Path, md5: str | N
                 f"{target} is not the expected file (its md5 differs); delete it and run again to download it."
             )
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder, "data folder", elsewhere="data.root=DIR")
     failures = []
     for mirror in mirrors:
         url = f"{mirror.rstrip('/')}/{filename}"
@@ -73,19 +75,27 @@ def why(error: Exception) -> str:
 
 
 def _fetch(url: str, target: Path, md5: str | None, timeout: float) -> None:
+    """One mirror's try. Errors of the network are OSErrors; those of the disk here become a UserError."""
     request = urllib.request.Request(url, headers={"User-Agent": "deep-capstone"})
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    saving = f"save {target.name} into {target.parent}"
+    with explained(saving, elsewhere="data.root=DIR"):
+        fd, tmp = temporary_beside(target, ".part")
     try:
         digest = hashlib.md5()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
             size = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=size, unit="B", unit_scale=True, desc=target.name, leave=False) as bar:
                 while chunk := response.read(CHUNK):
-                    out.write(chunk)
+                    try:
+                        out.write(chunk)
+                        out.flush()  # so that a full disk shows here, not when the file closes
+                    except OSError as error:  # the disk, not the mirror: trying the next one would not help
+                        raise file_system_error(error, saving, elsewhere="data.root=DIR", path=tmp) from error
                     digest.update(chunk)
                     bar.update(len(chunk))
         if md5 is not None and digest.hexdigest() != md5:
             raise ValueError(f"md5 {digest.hexdigest()} instead of {md5}")
-        os.replace(tmp, target)
+        with explained(saving, elsewhere="data.root=DIR"):
+            os.replace(tmp, target)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)

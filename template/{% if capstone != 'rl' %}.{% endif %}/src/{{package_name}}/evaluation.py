@@ -1,16 +1,16 @@
 """Test-set evaluation of a checkpoint: metrics.json and plots beside the run that made it."""
 
 import json
-from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from . import runtime
 from .batches import InMemoryBatches
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, resolve_checkpoint
 from .curves import plot_training_curves
 from .data import load_test
 from .errors import UserError, check_number
+from .files import write_text
 from .loop import evaluate
 from .model import build_model
 from .plots import plot_test_predictions
@@ -28,9 +28,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
     check_number(cfg, "batch_size", whole=True, least=1, null="the run's data.eval_batch_size")
     check_report(cfg.report)
-    path = Path(cfg.ckpt)
-    if path.is_dir():  # a run folder: its best checkpoint
-        path = path / "checkpoints" / "best.pt"
+    path = resolve_checkpoint(cfg.ckpt)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     state = load_checkpoint(path, CAPSTONE)
     trained = OmegaConf.create(state["config"])  # the run's own config: same model, same data
     data_cfg = trained.data
@@ -48,9 +46,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, task, device, amp_dtype).items()}
 
     run_dir = path.parent.parent
-    (run_dir / "metrics.json").write_text(
-        json.dumps({**metrics, "checkpoint": str(path), "step": state["step"]}, indent=2)
-    )
+    written = json.dumps({**metrics, "checkpoint": str(path), "step": state["step"]}, indent=2)
+    write_text(run_dir / "metrics.json", written, "test metrics", elsewhere="a copy of the run folder")
     if cfg.plots:
         with runtime.autocast(device, amp_dtype):
             plot_test_predictions(model, test_batches, run_dir, data_cfg)

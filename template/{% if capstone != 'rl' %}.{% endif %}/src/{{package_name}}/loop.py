@@ -81,7 +81,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     step, best, bad_epochs = 0, None, 0
     if cfg.resume:
         path = find_checkpoint(cfg.resume)
-        state = load_checkpoint(path, CAPSTONE)
+        state = load_checkpoint(path, CAPSTONE, to_resume=True)
         saved_world_size = state.get("world_size", 1)
         check_resumable(
             state["config"], cfg, path, steps_per_epoch, state["steps_per_epoch"], saved_world_size, world_size
@@ -124,6 +124,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
                 "data_state": data_state,
             },
             checkpoints / name,
+            resumable=name == "last.pt",  # best.pt: what evaluate.py reads, without the optimizer's state
         )
 
     # 5. The loop. An epoch may start in the middle when the run was resumed there.

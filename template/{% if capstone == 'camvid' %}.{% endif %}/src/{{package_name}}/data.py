@@ -18,10 +18,10 @@ from PIL import Image
 
 from .archive import extract_folder
 from .augment import joint_augmentation
-from .checkpoint import save_checkpoint
 from .classes import CLASSES, VOID
 from .download import download
 from .errors import UserError
+from .files import DiskError, explained, write_cache
 from .fixtures import write_fake_camvid
 
 SPLITS = ("train", "val", "test")
@@ -76,7 +76,8 @@ def ensure_dataset(cfg, splits: tuple[str, ...]) -> Path:
     """The data root, holding `splits` in the SegNet layout: downloaded and extracted when missing."""
     root = Path(cfg.root).expanduser()
     if cfg.fixture:  # tiny fake CamVid, made here
-        write_fake_camvid(root)
+        with explained(f"write the fake CamVid into {root}", elsewhere="data.root=DIR"):
+            write_fake_camvid(root)
         return root
     folders = [root / f"{split}{suffix}" for split in splits for suffix in ("", "annot")]
     if all(folder.is_dir() for folder in folders):
@@ -84,10 +85,13 @@ def ensure_dataset(cfg, splits: tuple[str, ...]) -> Path:
     archive = download(cfg.archive, list(cfg.mirrors), root, md5=None, timeout=cfg.download_timeout)
     log.info(f"Extracting CamVid from {archive}")
     try:
-        extract_folder(archive, "CamVid", root)
+        with explained(f"extract CamVid from {archive} into {root}", elsewhere="data.root=DIR"):
+            extract_folder(archive, "CamVid", root)
         manifest = read_manifest()
         for split in SPLITS:
             check_split(root, split, manifest)
+    except DiskError:  # the archive is fine: keep it for the next run
+        raise
     except UserError as error:
         archive.unlink()  # the next run downloads it afresh instead of extracting the same bad bytes
         raise UserError(
@@ -138,7 +142,7 @@ def decode_split(cfg, split: str, size: tuple[int, int] | None) -> tuple[torch.T
     if int(masks.max()) > VOID:
         raise UserError(f"The {split} annotations in {root} hold ids above {VOID}; they are not CamVid class ids.")
     files = file_signature(root, split)
-    save_checkpoint({"images": images, "masks": masks, "files": files}, cache)  # an atomic torch.save
+    write_cache(cache, lambda f: torch.save({"images": images, "masks": masks, "files": files}, f))
     return images, masks
 
 
@@ -233,7 +237,7 @@ def class_weights(cfg) -> torch.Tensor:
     weights = frequency[frequency > 0].median() / frequency
     weights[frequency == 0] = 1.0  # a class no training image shows: never a target, so any weight is neutral
     weights = weights.float()
-    cache.parent.mkdir(parents=True, exist_ok=True)
     # Unrounded: a run that reads them back must compute exactly the loss of the run that wrote them.
-    cache.write_text(json.dumps({"classes": CLASSES, "weights": weights.tolist(), "files": files}))
+    text = json.dumps({"classes": CLASSES, "weights": weights.tolist(), "files": files})
+    write_cache(cache, lambda f: f.write(text.encode()))
     return weights

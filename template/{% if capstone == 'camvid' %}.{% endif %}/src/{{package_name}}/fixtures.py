@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .classes import NUM_CLASSES, PALETTE, VOID
+from .files import atomic_write
 
 COUNTS = {"train": 24, "val": 8, "test": 8}
 COLOURS = np.array(PALETTE, dtype=np.float32)
@@ -33,20 +34,25 @@ def fake_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.nd
 
 
 def write_fake_camvid(root: str | Path, height: int = 72, width: int = 96, seed: int = 0) -> Path:
-    """Write train/, val/, test/ and their annot/ folders with fake scenes into `root`, unless there."""
+    """Write train/, val/, test/ and their annot/ folders with fake scenes into `root`, unless there.
+
+    Each file is written atomically (files.atomic_write): a second run that starts meanwhile, on
+    the same folder, reads whole files only.
+    """
     root = Path(root)
     if all((root / f"{split}.txt").exists() for split in COUNTS):
         return root
     rng = np.random.default_rng(seed)
     for split, count in COUNTS.items():
         (root / split).mkdir(parents=True, exist_ok=True)
-        (root / f"{split}annot").mkdir(exist_ok=True)
+        annot = root / f"{split}annot"
+        annot.mkdir(exist_ok=True)
         names = [f"Fake_{split}_{i:05d}.png" for i in range(count)]
         for name in names:
             photo, mask = fake_scene(rng, height, width)
-            Image.fromarray(photo, "RGB").save(root / split / name)
-            Image.fromarray(mask, "L").save(root / f"{split}annot" / name)
+            for image, path in ((Image.fromarray(photo, "RGB"), root / split), (Image.fromarray(mask, "L"), annot)):
+                atomic_write(path / name, lambda f, image=image: image.save(f, format="PNG"))
         # The split list as SegNet writes it, written last: its presence marks a complete split.
         lines = [f"/SegNet/CamVid/{split}/{name} /SegNet/CamVid/{split}annot/{name}\n" for name in names]
-        (root / f"{split}.txt").write_text("".join(lines))
+        atomic_write(root / f"{split}.txt", lambda f, lines=lines: f.write("".join(lines).encode()))
     return root

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from .archive import extract_reviews
-from .checkpoint import save_checkpoint
 from .download import download
 from .errors import UserError
+from .files import explained, write_cache
 from .fixtures import write_fake_imdb_archive
 from .text import TOKENIZER, Vocabulary, lengths_of, tokenize
 
@@ -41,10 +41,12 @@ def ensure_reviews(cfg, split: str) -> Path:
     # The fake archive has its own name, so it is never mistaken for the real one, nor the real for it.
     name = f"fake_{cfg.archive}" if cfg.fixture else cfg.archive
     if cfg.fixture and not (root / name).exists():
-        write_fake_imdb_archive(root / name)  # fake reviews have no official checksum to check
+        with explained(f"write the fake IMDB archive into {root}", elsewhere="data.root=DIR"):
+            write_fake_imdb_archive(root / name)  # fake reviews have no official checksum to check
     archive = download(name, list(cfg.mirrors), root, None if cfg.fixture else cfg.md5, cfg.download_timeout)
     log.info(f"Extracting the reviews of {archive}")
-    extract_reviews(archive, root)
+    with explained(f"extract the reviews of {archive} into {root}", elsewhere="data.root=DIR"):
+        extract_reviews(archive, root)
     if not has_split(folder, split):
         raise UserError(f"{archive} holds no aclImdb/{split}/ reviews; delete it and run again to download it.")
     return folder
@@ -146,7 +148,7 @@ def encoded_training_reviews(cfg) -> dict:
         return vocabulary.encode([tokenized[i] for i in rows], cfg.max_tokens), labels[rows]
 
     encoded = {"vocabulary": vocabulary.words[2:], "train": encode(train), "val": encode(val)}
-    save_checkpoint(encoded, cache)  # an atomic torch.save
+    write_cache(cache, lambda f: torch.save(encoded, f))
     return encoded
 
 
@@ -191,7 +193,7 @@ def load_test(cfg, state: dict | None = None) -> tuple[torch.Tensor, torch.Tenso
     log.info(f"Tokenizing the test reviews in {folder} (cached for later runs in {cache.parent})")
     reviews = read_reviews(folder, "test")
     test = vocabulary.encode([tokenize(text) for text in reviews.texts], cfg.max_tokens), torch.tensor(reviews.labels)
-    save_checkpoint({"test": test}, cache)
+    write_cache(cache, lambda f: torch.save({"test": test}, f))
     return test
 
 

@@ -10,6 +10,8 @@ import random
 import tarfile
 from pathlib import Path
 
+from .files import atomic_write
+
 POSITIVE = "great wonderful superb moving brilliant loved beautiful best enjoyable masterpiece".split()
 NEGATIVE = "awful boring terrible waste worst dull poorly stupid mess disappointing".split()
 FILLER = "the a film movie plot actor scene story it was and of to in this director cast music ending".split()
@@ -24,7 +26,10 @@ def fake_review(rng: random.Random, positive: bool) -> str:
 
 
 def write_fake_imdb_archive(path: str | Path, per_class: dict | None = None, seed: int = 0) -> Path:
-    """Write a fake aclImdb_v1.tar.gz to `path` (60 train and 30 test reviews per class by default)."""
+    """Write a fake aclImdb_v1.tar.gz to `path` (60 train and 30 test reviews per class by default).
+
+    Atomically (files.atomic_write): a second run that starts meanwhile never takes half an archive.
+    """
     path = Path(path)
     per_class = per_class or {"train": 60, "test": 30}
     rng = random.Random(seed)
@@ -35,11 +40,14 @@ def write_fake_imdb_archive(path: str | Path, per_class: dict | None = None, see
                 files[f"aclImdb/{split}/{label}/{i}_{rng.choice(ratings)}.txt"] = fake_review(rng, label == "pos")
     for i in range(5):  # unlabelled reviews, which the capstone leaves in the archive
         files[f"aclImdb/train/unsup/{i}_0.txt"] = fake_review(rng, rng.random() < 0.5)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+
+    def write(f) -> None:
+        with tarfile.open(fileobj=f, mode="w:gz") as tar:
+            for name, text in files.items():
+                data = text.encode("utf-8")
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+    atomic_write(path, write)
     return path

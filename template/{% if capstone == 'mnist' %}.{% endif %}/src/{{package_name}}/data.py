@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .download import download
 from .errors import UserError
+from .files import explained
 from .fixtures import write_fake_mnist
 
 FILES = {
@@ -59,7 +60,8 @@ def ensure_files(cfg, split: str) -> list[Path]:
     """The paths of a split's two files in `cfg.root`, downloaded when missing, checked by md5."""
     root = Path(cfg.root).expanduser()
     if cfg.fixture:  # fake digits, made here: they have no official checksum to check
-        write_fake_mnist(root)
+        with explained(f"write the fake MNIST files into {root}", elsewhere="data.root=DIR"):
+            write_fake_mnist(root)
         return [root / name for name in FILES[split]]
     return [download(name, list(cfg.mirrors), root, MD5[name], cfg.download_timeout) for name in FILES[split]]
 

@@ -10,13 +10,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
+
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write a uint8 array as a gzipped IDX file (magic 0x0000 08 ndim, big-endian sizes, data)."""
+    """Write a uint8 array as a gzipped IDX file (magic 0x0000 08 ndim, big-endian sizes, data).
+
+    Atomically (files.atomic_write): a second run that starts meanwhile sees the whole file or none.
+    """
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.tobytes())
+
+    def write(f) -> None:
+        with gzip.GzipFile(fileobj=f, mode="wb") as gz:
+            gz.write(header + array.tobytes())
+
+    atomic_write(path, write)
 
 
 def fake_digits(n: int, rng: np.random.Generator, prototypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

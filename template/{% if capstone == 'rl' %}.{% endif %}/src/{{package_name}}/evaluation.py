@@ -8,9 +8,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import runtime
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, resolve_checkpoint
 from .envs import make_envs
 from .errors import UserError, check_number
+from .files import write_text
 from .gif import save_gif
 from .networks import build_network
 from .play import evaluate_policy, record_episode
@@ -26,9 +27,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
     check_number(cfg, "episodes", whole=True, least=1)
     check_report(cfg.report)
-    path = Path(cfg.ckpt)
-    if path.is_dir():  # a run folder: its best checkpoint
-        path = path / "checkpoints" / "best.pt"
+    path = resolve_checkpoint(cfg.ckpt)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     state = load_checkpoint(path, "rl")
     trained = OmegaConf.create(state["config"])
     runtime.set_cpu_threads(cfg.threads)
@@ -38,7 +37,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     metrics["eval/episodes"] = cfg.episodes
     metrics["train/step"] = state["step"]
     run_dir = path.parent.parent
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text(
+        run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics", elsewhere="a copy of the run folder"
+    )
     if cfg.gif.enabled:
         frames = record_episode(network, trained.env, seed=cfg.seed, max_frames=cfg.gif.max_frames)
         save_gif(frames, run_dir / "agent.gif", fps=cfg.gif.fps, width=cfg.gif.width)

@@ -76,7 +76,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     ckpt_path, step = None, 0
     if cfg.resume:
         ckpt_path = find_checkpoint(cfg.resume)
-        state = load_checkpoint(ckpt_path, CAPSTONE)
+        state = load_checkpoint(ckpt_path, CAPSTONE, to_resume=True)
         if state.get("engine") != "lightning":
             raise UserError(
                 f"{ckpt_path} was written by the plain PyTorch loop, which cannot be resumed with Lightning; "
@@ -250,7 +250,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint files, written through checkpoint.py: never a half-written last.pt."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        save_checkpoint(checkpoint, path)
+        save_checkpoint(checkpoint, path, resumable=Path(path).name == "last.pt")  # best.pt: no optimizer state
 
 
 def profiler(enabled: bool, run_dir: Path):
