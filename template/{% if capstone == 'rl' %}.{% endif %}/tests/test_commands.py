@@ -62,6 +62,21 @@ def test_train_smoke_then_evaluate(tmp_path):
     assert (tmp_path / "run/agent.gif").is_file() and (tmp_path / "run/returns.png").is_file()
 
 
+def test_ctrl_c_before_training_begins_is_one_line_and_status_130(tmp_path):
+    stopped = run_interrupted("train.py", "training", "train", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "Stopped by Ctrl-C; the checkpoints saved before it are complete." in stopped.stderr
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+
+
+def test_an_appended_key_that_nothing_reads_is_refused(tmp_path):
+    result = run(str(ROOT / "train.py"), "debug=smoke", "+algo.lrr=0.1", "hydra.run.dir=run", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    message = "+algo.lrr=0.1 is not a setting, so nothing would read it; write algo.lr=0.1 if that was meant"
+    assert result.returncode == 1 and message in output and "Traceback" not in output, output
+    assert not (tmp_path / "run/metrics.csv").exists()
+
+
 def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
     result = run(str(ROOT / "train.py"), "debug=smoke", "trainer.total_step=3", cwd=tmp_path)
     assert result.returncode != 0

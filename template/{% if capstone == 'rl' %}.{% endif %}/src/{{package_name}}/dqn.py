@@ -143,7 +143,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                     td_target = b_rewards + discount * next_q
                 q = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
                 loss = F.smooth_l1_loss(q, td_target) if a.loss == "huber" else F.mse_loss(q, td_target)
-                run.check_update(loss, q)  # nan, or Q-values beyond any possible return
+                run.check_update(loss)  # nan or inf: the run stops (see training_run.py)
 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -2,7 +2,7 @@
 every so often, checkpoints, resuming, and stopping (when solved, out of steps, or on Ctrl-C).
 
 dqn.py and ppo.py call it at four points: `record(info, rewards)` after each environment step,
-`check_update(loss, values)` at each gradient step (to stop a diverged run), `log(values)` after
+`check_update(loss, ...)` at each gradient step (to stop a diverged run), `log(values)` after
 each update, and `end_of_iteration(...)` to evaluate, save and decide to stop.
 """
 
@@ -133,18 +133,22 @@ class TrainingRun:
         self.clock, self.clock_step = now, self.step
         self.metrics.log(row)
 
-    def check_update(self, loss: torch.Tensor, values: torch.Tensor) -> None:
-        """Stop a diverged run, before its checkpoints are overwritten: a loss of nan or inf, or value
-        estimates (PPO's critic, DQN's Q) far outside what the rewards allow.
+    def check_update(self, loss: torch.Tensor, values: torch.Tensor | None = None) -> None:
+        """Stop a diverged run, before its checkpoints are overwritten: a loss of nan or inf, or
+        (PPO's critic) value estimates far outside what the rewards allow.
 
-        The second rule catches the finite explosion: with algo.lr=1e9, PPO's value loss reached 1e19
+        The second rule catches a finite explosion: with algo.lr=1e9, PPO's value loss reached 1e19
         with the entropy at 0 and a return of 9, and nothing was nan. A return is a discounted sum of
         rewards, so no true value exceeds largest |reward| / (1 - gamma) in size (100 for CartPole);
-        an estimate ten times beyond that is no estimate but a network that has diverged. Healthy
-        runs stay well inside it (CartPole's critic below 100, DQN's overestimation a few percent), and
-        rewards are taken to be at least 1, so a run that has seen no reward yet is not stopped.
+        an estimate ten times beyond that is no estimate but a critic that has diverged. Rewards are
+        taken to be at least 1, so that a run which has seen no reward yet is not stopped. The PPO
+        recipe for CartPole, solved, came to 0.88 of the bound at most. DQN passes no values: the max
+        in its target overestimates for a while, and its CartPole recipe, which solves the game, went
+        past ten times the bound (Q = 1,060) by step 6,144; a loss of nan or inf stops it.
         """
         runtime.check_finite(loss, self.step, self.checkpoints, DIVERGED_ADVICE)
+        if values is None:
+            return
         gamma = min(abs(self.cfg.algo.gamma), 0.999)  # Connect Four's self-play discounts by -gamma
         bound = max(self.largest_reward, 1.0) / (1.0 - gamma)
         largest = float(values.detach().abs().max())
