@@ -1,8 +1,11 @@
-"""Where and how a run computes: device, CPU threads, seeds, mixed precision."""
+"""Where and how a run computes: device, CPU threads, seeds, mixed precision; and how it stops."""
 
 import contextlib
+import math
 import random
+import shlex
 import signal
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -79,6 +82,13 @@ def distributed() -> bool:
 
 
 AUTOCAST_DTYPES = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+PRECISIONS = (*AUTOCAST_DTYPES, "auto")  # what trainer.precision takes: 32 | bf16 | 16 | auto
+
+
+def check_precision(precision) -> None:
+    """trainer.precision=fp8 or =bf16-mixed (Lightning's own name): one sentence listing the values there are."""
+    if str(precision) not in PRECISIONS:
+        raise UserError(f"trainer.precision={precision} is not one of {', '.join(PRECISIONS[:-1])} or auto.")
 
 
 def autocast_dtype(precision, device: torch.device) -> torch.dtype | None:
@@ -88,10 +98,9 @@ def autocast_dtype(precision, device: torch.device) -> torch.dtype | None:
     AVX-512 BF16 or AMX, where it runs convolutions several times faster), else full precision:
     emulated bf16 would be slower than float32.
     """
+    check_precision(precision)
     if str(precision) == "auto":
         return torch.bfloat16 if native_bf16(device) else None
-    if str(precision) not in AUTOCAST_DTYPES:
-        raise UserError(f"trainer.precision={precision} is not one of 32, bf16, 16 or auto.")
     return AUTOCAST_DTYPES[str(precision)]
 
 
@@ -110,19 +119,50 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def check_finite(loss: "float | torch.Tensor", step: int, checkpoints: Path, advice: str) -> None:
+    """Stop a diverged run before it overwrites a good checkpoint with a broken one.
+
+    The one check of every loop (loop.py, Lightning's, DQN and PPO); `advice` says what to change.
+    """
+    loss = loss.item() if torch.is_tensor(loss) else loss  # reading a tensor waits for the device
+    if not math.isfinite(loss):
+        stop_diverged(f"The loss became {loss} by step {step}", checkpoints, advice)
+
+
+def stop_diverged(what: str, checkpoints: Path, advice: str) -> None:
+    """Raise the UserError of a diverged run: what happened, which checkpoint is still good, what to do."""
+    kept = (
+        f"the last good checkpoint is {checkpoints / 'last.pt'}"
+        if (checkpoints / "last.pt").exists()
+        else "no checkpoint was written"
+    )
+    raise UserError(f"{what}, so training stopped and {kept}; {advice}.")
+
+
+def continue_command(launch: str, run_dir: str | Path) -> str:
+    """The command that continues a stopped run: how it was started, resume= its folder, and the
+    overrides it started with (a resumed run must have the same settings), from Hydra's record of them."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [shlex.quote(o) for o in overrides if not o.lstrip("+~").startswith("resume=")]
+    return " ".join([launch, f"resume={shlex.quote(str(run_dir))}", *kept])
+
+
 class StopRequest:
     """Turns the first Ctrl-C (SIGINT) into a request to stop after the current step.
 
     The loop checks `requested` between steps, so it can save a consistent checkpoint before it
-    ends; a second Ctrl-C interrupts at once, as usual.
+    ends; a second Ctrl-C interrupts at once, as usual (KeyboardInterrupt, and `interrupted` is set).
     """
 
     def __init__(self, announce: bool = True):
         self.requested = False
+        self.interrupted = False
         self.announce = announce  # under torchrun every process gets the Ctrl-C; one of them says so
 
     def __enter__(self):
-        self.requested = False
+        self.requested = self.interrupted = False
         try:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread: leave Ctrl-C alone
@@ -131,6 +171,7 @@ class StopRequest:
 
     def _handle(self, signum, frame):
         if self.requested:
+            self.interrupted = True
             raise KeyboardInterrupt
         self.requested = True
         if self.announce:

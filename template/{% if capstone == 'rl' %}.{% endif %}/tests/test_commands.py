@@ -9,26 +9,72 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = next(path.name for path in (ROOT / "src").iterdir() if (path / "__init__.py").is_file())
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`python *args` in `cwd`, without the environment variables `unset`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # works without `pip install -e .` too
+    env = {key: value for key, value in env.items() if key not in unset}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def run_interrupted(script: str, module: str, function: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run `script` as a learner does, with a real Ctrl-C (SIGINT) arriving as `module.function` starts."""
+    code = (
+        "import os, runpy, signal, sys, time\n"
+        f"import {PACKAGE}.{module} as module\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)  # the signal's KeyboardInterrupt ends this at once\n"
+        f"module.{function} = interrupted\n"
+        f"sys.argv = [{script!r}, *{list(args)!r}]\n"
+        f"runpy.run_path({str(ROOT / script)!r}, run_name='__main__')\n"
+    )
+    return run("-c", code, cwd=cwd)
 
 
 def test_train_smoke_then_evaluate(tmp_path):
     trained = run(str(ROOT / "train.py"), "debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert (tmp_path / "run/checkpoints/best.pt").is_file()
+    # The last lines say where the run is and what to do next, as in the supervised capstones.
+    assert f"Run folder: {tmp_path / 'run'}" in trained.stdout
+    assert f"Next: python evaluate.py ckpt={tmp_path / 'run/checkpoints/best.pt'}" in trained.stdout
+
+    stopped = run_interrupted("evaluate.py", "evaluation", "evaluate_checkpoint", "ckpt=run", cwd=tmp_path)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "Stopped by Ctrl-C before the evaluation finished" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert not (tmp_path / "run/metrics.json").exists()
 
     refused = run(str(ROOT / "evaluate.py"), "ckpt=run", "episodes=0", cwd=tmp_path)
     message = "episodes=0 must be a whole number of at least 1."
     assert refused.returncode == 1 and message in refused.stderr and "Traceback" not in refused.stderr
-    evaluated = run(str(ROOT / "evaluate.py"), "ckpt=run", "episodes=2", "gif.max_frames=10", cwd=tmp_path)
+    # As on a machine without a display (CI, a server), where pygame's SDL printed an error on success.
+    headless = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")
+    evaluated = run(
+        str(ROOT / "evaluate.py"), "ckpt=run", "episodes=2", "gif.max_frames=10", cwd=tmp_path, unset=headless
+    )
     assert evaluated.returncode == 0, evaluated.stderr
+    assert "XDG_RUNTIME_DIR" not in evaluated.stderr, evaluated.stderr
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert metrics["eval/episodes"] == 2 and "eval/return_std" in metrics
     assert (tmp_path / "run/agent.gif").is_file() and (tmp_path / "run/returns.png").is_file()
+
+
+def test_ctrl_c_before_training_begins_is_one_line_and_status_130(tmp_path):
+    stopped = run_interrupted("train.py", "training", "train", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "Stopped by Ctrl-C; the checkpoints saved before it are complete." in stopped.stderr
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+
+
+def test_an_appended_key_that_nothing_reads_is_refused(tmp_path):
+    result = run(str(ROOT / "train.py"), "debug=smoke", "+algo.lrr=0.1", "hydra.run.dir=run", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    message = "+algo.lrr=0.1 is not a setting, so nothing would read it; write algo.lr=0.1 if that was meant"
+    assert result.returncode == 1 and message in output and "Traceback" not in output, output
+    assert not (tmp_path / "run/metrics.csv").exists()
 
 
 def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
@@ -86,7 +132,10 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_continue(tmp_path):
     output, _ = training.communicate(timeout=120)
 
     assert training.returncode == 130, output
-    assert "Continue with: python train.py resume=true" in output and "Traceback" not in output
+    assert "Traceback" not in output
+    # The command that continues this run, with the overrides it started with.
+    continued = f"Continue with: python train.py resume={tmp_path / 'run'} debug=smoke trainer.total_steps=10000000"
+    assert continued in output
     import torch
 
     assert torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)["step"] > 0

@@ -15,7 +15,6 @@ schedule). Every knob is a config value in configs/; nothing here hides behind c
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,8 @@ from .task import CAPSTONE, Task
 from .tracking import Tracker, check_logger
 
 log = logging.getLogger(__name__)
+# What to change when the loss becomes nan or inf (runtime.check_finite).
+LOSS_ADVICE = "lower optim.lr, set trainer.grad_clip, or (with mixed precision) use trainer.precision=32"
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
@@ -177,7 +178,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
 
                 if step % cfg.logger.log_every_n_steps == 0 or step == last_step or stopping:
                     mean_loss = float(distributed.all_reduce_mean(window_loss)) / window_steps  # DDP: of all
-                    check_finite(mean_loss, step, checkpoints)
+                    runtime.check_finite(mean_loss, step, checkpoints, LOSS_ADVICE)
                     samples = window_steps * cfg.data.batch_size * world_size
                     samples_per_s = samples / (time.perf_counter() - window_start)
                     if main:
@@ -198,7 +199,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
             distributed.copy_buffers_from_rank0(model)  # DDP: BatchNorm statistics as the checkpoint holds them
             validated = evaluate(net, val_batches, task, device, amp_dtype, across_processes=True)
             val_metrics = {f"val/{k}": v for k, v in validated.items()}
-            check_finite(val_metrics["val/loss"], step, checkpoints)
+            runtime.check_finite(val_metrics["val/loss"], step, checkpoints, LOSS_ADVICE)
             improved = best is None or (val_metrics[monitor] > best if mode == "max" else val_metrics[monitor] < best)
             if improved:
                 best, bad_epochs = val_metrics[monitor], 0
@@ -224,8 +225,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     minutes = (time.perf_counter() - started) / 60
     if stopping:
         log.info(f"Stopped at step {step} after {minutes:.1f} min; saved {checkpoints / 'last.pt'}.")
-        command = distributed.launch_command()
-        log.info(f"Continue with: {command} resume={run_dir} (and the overrides this run started with)")
+        log.info(f"Continue with: {runtime.continue_command(distributed.launch_command(), run_dir)}")
     elif best is not None:
         log.info(
             f"Done in {minutes:.1f} min: best {monitor}={best:.4f}. Run folder: {run_dir}\n"
@@ -259,20 +259,6 @@ def add_to(totals: dict[str, torch.Tensor], stats: dict[str, torch.Tensor]) -> N
         totals[key] = totals[key] + value if key in totals else value
 
 
-def check_finite(loss: float, step: int, checkpoints: Path) -> None:
-    """Stop a diverged run before it overwrites a good checkpoint with a broken one."""
-    if not math.isfinite(loss):
-        kept = (
-            f"the last good checkpoint is {checkpoints / 'last.pt'}"
-            if (checkpoints / "last.pt").exists()
-            else "no checkpoint was written"
-        )
-        raise UserError(
-            f"The loss became {loss} by step {step}, so training stopped and {kept}; "
-            "lower optim.lr, set trainer.grad_clip, or (with mixed precision) use trainer.precision=32."
-        )
-
-
 def check_settings(cfg: DictConfig) -> None:
     """Settings that would fail later (a division by zero, torch's "Invalid learning rate", a clip by
     "abc"), checked before any work so that nothing of the run is written."""
@@ -284,6 +270,7 @@ def check_settings(cfg: DictConfig) -> None:
     check_number(cfg, "optim.lr", above=0)
     check_number(cfg, "optim.weight_decay", least=0)
     check_number(cfg, "trainer.grad_clip", above=0, null="no clipping")
+    runtime.check_precision(cfg.trainer.precision)
 
 
 def training_splits(cfg: DictConfig, splits: dict, world_size: int = 1) -> tuple[dict, Callable | None]:

@@ -114,7 +114,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
         actions = np.where(rng.random(a.num_envs) < epsilon, random_actions, greedy.cpu().numpy())
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
-        run.record(info)
+        run.record(info, rewards)
         # 2. Remember. An episode cut by a time limit restarted at once: its true next state, which
         # the target bootstraps from, is in final_obs. (Terminated rows never bootstrap.)
         real_next_obs = next_obs.copy()
@@ -143,7 +143,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                     td_target = b_rewards + discount * next_q
                 q = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
                 loss = F.smooth_l1_loss(q, td_target) if a.loss == "huber" else F.mse_loss(q, td_target)
-                run.check_finite(loss)
+                run.check_update(loss)  # nan or inf: the run stops (see training_run.py)
 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

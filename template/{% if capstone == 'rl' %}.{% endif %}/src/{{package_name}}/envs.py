@@ -5,6 +5,9 @@ arrays of N, same-step autoreset (an episode that ends is restarted at once; its
 is in info["final_obs"]), and info["episode"] with the return and length of finished episodes.
 """
 
+import os
+import sys
+
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
@@ -12,6 +15,13 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from .connect_four import ConnectFourVectorEnv
 from .errors import UserError
+
+# Gymnasium draws the classic-control games (the GIFs of evaluate.py) with pygame, whose SDL looks
+# for a display at its start and, on a Linux machine without one, prints "error: XDG_RUNTIME_DIR is
+# invalid or not set" although the drawing works. Its offscreen driver draws the same pictures in
+# silence. Only where no display exists, and never over a choice made in the environment.
+if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
 def make_envs(env_cfg, num_envs: int, *, training: bool = True) -> gym.vector.VectorEnv:

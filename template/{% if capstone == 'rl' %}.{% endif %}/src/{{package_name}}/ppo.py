@@ -59,6 +59,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
             actions[t], logprobs[t], values[t] = action, logprob, value
 
             next_obs, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
+            run.record(info, reward)  # finished episodes, and the scale of the rewards
             reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
             cut = truncated & ~terminated
             if cut.any():  # cut by a time limit, not ended: the return goes on, so add its estimate
@@ -69,7 +70,6 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
             next_obs = torch.as_tensor(next_obs, device=device)
             next_mask = mask_tensor(info, a.num_envs, n_actions, device)
             next_done = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
-            run.record(info)
         run.step += batch_size
 
         # 2. Advantages by GAE (Schulman et al., 2016): the TD errors, discounted by gamma * lambda.
@@ -114,7 +114,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                     v_loss = 0.5 * ((new_value - b_returns[mb]) ** 2).mean()
                 entropy_loss = entropy.mean()
                 loss = pg_loss - a.ent_coef * entropy_loss + a.vf_coef * v_loss
-                run.check_finite(loss)
+                run.check_update(loss, new_value)  # nan, or the critic's estimates beyond any possible return
 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,8 +1,9 @@
 """What every algorithm's run needs besides the algorithm: seeds, device, metrics.csv, evaluation
 every so often, checkpoints, resuming, and stopping (when solved, out of steps, or on Ctrl-C).
 
-dqn.py and ppo.py call it at three points: `record(info)` after each environment step,
-`log(values)` after each update, and `end_of_iteration(...)` to evaluate, save and decide to stop.
+dqn.py and ppo.py call it at four points: `record(info, rewards)` after each environment step,
+`check_update(loss, ...)` at each gradient step (to stop a diverged run), `log(values)` after
+each update, and `end_of_iteration(...)` to evaluate, save and decide to stop.
 """
 
 import logging
@@ -24,6 +25,7 @@ from .tracking import Tracker, check_logger
 
 log = logging.getLogger(__name__)
 CAPSTONE = "rl"
+DIVERGED_ADVICE = "lower algo.lr and train again"  # a diverged run (check_update): what to change
 
 
 class TrainingRun:
@@ -56,6 +58,8 @@ class TrainingRun:
         self.returns: list[float] = []  # episodes finished since the last log row
         self.lengths: list[float] = []
         self.clock, self.clock_step = time.perf_counter(), self.step
+        self.started = self.clock
+        self.largest_reward = 0.0  # the largest |reward| seen: the scale of the returns (check_update)
         self.stop_request = runtime.StopRequest()
 
     def __enter__(self):
@@ -64,8 +68,19 @@ class TrainingRun:
 
     def __exit__(self, *exc):
         self.stop_request.__exit__(*exc)
-        if self._metrics is not None and exc[0] is None:
+        if exc[0] is not None:
+            return
+        if self._metrics is not None:
             self._metrics.finish(self.checkpoints / "best.pt")  # logger=wandb: best.pt as an artifact, then the end
+        minutes = (time.perf_counter() - self.started) / 60
+        if self.stop_request.requested:  # Ctrl-C: what continues the run (train.py then exits with 130)
+            log.info(f"Stopped at step {self.step} after {minutes:.1f} min; saved {self.checkpoints / 'last.pt'}.")
+            log.info(f"Continue with: {runtime.continue_command('python train.py', self.run_dir)}")
+        elif (self.checkpoints / "best.pt").exists():  # the same lines as the supervised capstones
+            log.info(
+                f"Done in {minutes:.1f} min: best {self.cfg.env.monitor}={self.best:.4g}. Run folder: {self.run_dir}\n"
+                f"Next: python evaluate.py ckpt={self.checkpoints / 'best.pt'}"
+            )
 
     @property
     def metrics(self) -> Tracker:
@@ -98,8 +113,9 @@ class TrainingRun:
                 ) from None
         return self.resumed
 
-    def record(self, info: dict) -> None:
-        """Keep the returns and lengths of the episodes that ended in the last step."""
+    def record(self, info: dict, rewards: np.ndarray) -> None:
+        """Keep the returns and lengths of the episodes that ended in the last step, and the reward scale."""
+        self.largest_reward = max(self.largest_reward, float(np.abs(rewards).max()))
         returns, lengths = finished_episodes(info)
         self.returns += returns.tolist()
         self.lengths += lengths.tolist()
@@ -117,11 +133,38 @@ class TrainingRun:
         self.clock, self.clock_step = now, self.step
         self.metrics.log(row)
 
-    def check_finite(self, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss):
-            raise UserError(
-                f"The loss became {loss.item()} at step {self.step}; the checkpoints in {self.checkpoints} "
-                "are from before it. Lower algo.lr, or resume=true to try again from the last one."
+    def check_update(self, loss: torch.Tensor, values: torch.Tensor | None = None) -> None:
+        """Stop a diverged run, before its checkpoints are overwritten: a loss of nan or inf, or
+        (PPO's critic) value estimates far outside what the rewards allow.
+
+        The second rule catches a finite explosion: with algo.lr=1e9, PPO's value loss reached 1e19
+        with the entropy at 0 and a return of 9, and nothing was nan. A return is a discounted sum of
+        rewards, so no true value exceeds largest |reward| / (1 - gamma) in size (100 for CartPole);
+        an estimate ten times beyond that is no estimate but a critic that has diverged. Rewards are
+        taken to be at least 1, so that a run which has seen no reward yet is not stopped. The PPO
+        recipe for CartPole, solved, came to 0.88 of the bound at most. DQN passes no values: the max
+        in its target overestimates for a while, and its CartPole recipe, which solves the game, went
+        past ten times the bound (Q = 1,060) by step 6,144; a loss of nan or inf stops it.
+        """
+        runtime.check_finite(loss, self.step, self.checkpoints, DIVERGED_ADVICE)
+        if values is None:
+            return
+        gamma = min(abs(self.cfg.algo.gamma), 0.999)  # Connect Four's self-play discounts by -gamma
+        bound = max(self.largest_reward, 1.0) / (1.0 - gamma)
+        largest = float(values.detach().abs().max())
+        if not largest <= 10 * bound:  # `not <=`: nan as well
+            runtime.stop_diverged(
+                f"The value estimates reached {largest:.3g} by step {self.step}, more than ten times the largest "
+                f"return the rewards allow ({bound:.3g})",
+                self.checkpoints,
+                DIVERGED_ADVICE,
+            )
+
+    def check_weights(self, network: torch.nn.Module) -> None:
+        """Never save a checkpoint of weights that became nan or inf."""
+        if not all(torch.isfinite(p).all() for p in network.parameters()):
+            runtime.stop_diverged(
+                f"The network's weights became nan or inf by step {self.step}", self.checkpoints, DIVERGED_ADVICE
             )
 
     def end_of_iteration(self, network: torch.nn.Module, state: Callable[[], dict]) -> bool:
@@ -132,12 +175,12 @@ class TrainingRun:
         """
         out_of_steps = self.step >= self.cfg.trainer.total_steps
         if self.step >= self.next_eval or out_of_steps:
+            self.check_weights(network)
             self.evaluate(network, state)
             self.next_eval = (self.step // self.cfg.trainer.eval_every + 1) * self.cfg.trainer.eval_every
         elif self.stop_request.requested:
+            self.check_weights(network)
             self.save("last.pt", state())
-        if self.stop_request.requested:
-            log.info("Stopped at step %d. Continue with: python train.py resume=true", self.step)
         return out_of_steps or self.solved or self.stop_request.requested
 
     def evaluate(self, network: torch.nn.Module, state: Callable[[], dict]) -> dict[str, float]:

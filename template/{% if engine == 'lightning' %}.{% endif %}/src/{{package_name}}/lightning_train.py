@@ -32,7 +32,7 @@ from . import distributed, runtime
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .errors import UserError
 from .lightning_module import CapstoneData, CapstoneModule
-from .loop import check_finite, check_resumable, check_settings, choose_monitor, step_budget
+from .loop import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, step_budget
 from .task import CAPSTONE, Task
 from .tracking import Tracker, check_logger
 
@@ -42,6 +42,20 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 # A resumed run writes into its own checkpoints/ folder on purpose.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+
+
+class LightningChatter(logging.Filter):
+    """Lightning's notes of every run that tell a learner nothing about theirs: the devices it did not
+    find, an advertisement, and its own words for the end of a run, which train_on says itself. Its
+    warnings are Python warnings and pass, and so do its other notes ("GPU available: True ...")."""
+
+    NOTES = ("GPU available: False", "TPU available: False", "💡 Tip:", "`Trainer.fit` stopped:")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.NOTES)
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(LightningChatter())
 
 PRECISION = {None: "32-true", torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}
 
@@ -143,6 +157,10 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
             trainer.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
         except Stopped:
             pass
+        except SystemExit:  # Lightning's answer to a second Ctrl-C is exit status 1: make it Ctrl-C's own
+            if stop.interrupted:
+                raise KeyboardInterrupt from None
+            raise
     if tracker is not None:
         tracker.finish(checkpoints / "best.pt")  # logger=wandb: best.pt as an artifact, then the run ends
     stopped = stop.requested
@@ -153,7 +171,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     if stopped:
         log.info(f"Stopped at step {trainer.global_step} after {minutes:.1f} min; saved {checkpoints / 'last.pt'}.")
         command = distributed.launch_command()  # python train.py, or torchrun ... train.py
-        log.info(f"Continue with: {command} resume={run_dir} (and the overrides this run started with)")
+        log.info(f"Continue with: {runtime.continue_command(command, run_dir)}")
     elif best is not None:
         log.info(
             f"Done in {minutes:.1f} min: best {monitor}={best:.4f}. Run folder: {run_dir}\n"
@@ -204,10 +222,11 @@ class StopAndCheck(Callback):
         if step % self.log_every_n_steps == 0 or step == self.last_step:
             # The mean over all processes, so that every one of them stops at the same step.
             loss = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean")
-            check_finite(float(loss), step, self.checkpoints)
+            runtime.check_finite(loss, step, self.checkpoints, LOSS_ADVICE)
         if trainer.strategy.reduce_boolean_decision(bool(self.stop and self.stop.requested), all=False):
             self.stop.requested = True  # every process stops, also those that saw no Ctrl-C
-            trainer.save_checkpoint(self.checkpoints / "last.pt")  # mid-epoch: keep the progress, validate later
+            # Mid-epoch: keep the progress (with the callbacks' state, for resuming), validate later.
+            trainer.save_checkpoint(self.checkpoints / "last.pt", weights_only=False)
         elif step >= self.last_step:
             trainer.should_stop = True  # Lightning validates before it stops, and saves best.pt and last.pt
 
