@@ -1,5 +1,6 @@
 """Segmenting any photo with a trained checkpoint, and drawing the classes over it."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from . import runtime
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .classes import CLASSES, PALETTE, VOID, overlay
 from .errors import UserError
+from .files import atomic_write, explained, make_folder
 from .model import build_model
 from .task import CAPSTONE
 
@@ -65,10 +67,11 @@ def split_settings(words: list[str]) -> tuple[list[Path], dict]:
     return images, settings
 
 
-def predict_files(images: list[Path], segment: Segmenter, out_dir: str | Path) -> list[Path]:
-    """Write <name>_overlay.png (the photo with its predicted classes in colour, and their key) per image."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def predict_files(images: list[Path], segment: Segmenter, out_dir: str | Path) -> Iterator[Path]:
+    """Write <name>_overlay.png (the photo with its predicted classes in colour, and their key) per image,
+    yielding each one's path once it is on disk: a long list stopped by Ctrl-C has shown what it wrote.
+    """
+    out_dir = make_folder(out_dir, "predictions folder", elsewhere="out=DIR")
     written = []
     for path in images:
         try:
@@ -85,9 +88,11 @@ def predict_files(images: list[Path], segment: Segmenter, out_dir: str | Path) -
             if target not in written:
                 break
             target = out_dir / f"{Path(path).stem}_{number}_overlay.png"
-        with_key(Image.fromarray(overlay(pixels, classes).numpy()), classes).save(target)
+        picture = with_key(Image.fromarray(overlay(pixels, classes).numpy()), classes)
+        with explained(f"write the overlay {target}", elsewhere="out=DIR"):
+            atomic_write(target, lambda file, picture=picture: picture.save(file, format="PNG"))
         written.append(target)
-    return written
+        yield target
 
 
 def with_key(picture: Image.Image, classes: torch.Tensor) -> Image.Image:
