@@ -6,6 +6,7 @@ import itertools
 import os
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -151,16 +152,16 @@ def make_run_dir(runs_root: Path) -> Path:
     """Make runs_root/<date>_<time>, or <date>_<time>_2, ... when another run took that name first."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     try:
-        runs_root.mkdir(parents=True, exist_ok=True)
         for n in itertools.count(1):
             path = runs_root / (stamp if n == 1 else f"{stamp}_{n}")
             try:
-                path.mkdir()
+                path.mkdir(parents=True)  # runs/ too: a failed run beside this one may just have removed it
                 return path
             except FileExistsError:
                 continue
-    except OSError:  # runs/ cannot be made here: Hydra's attempt to make the run folder says why
-        return runs_root / stamp
+    except OSError as error:
+        # Hydra asks for this name before it sets up logging, and would answer this with a traceback.
+        sys.exit(f"Error: {file_system_error(error, f'create the run folder {path}', elsewhere='hydra.run.dir=DIR')}")
 
 
 # What Hydra writes into a run folder before train.py's code runs: a run that failed at once left only these.
