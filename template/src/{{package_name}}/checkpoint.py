@@ -15,9 +15,9 @@ from .errors import UserError
 from .files import atomic_write, file_system_error
 
 RUNS_ROOT = Path("runs")
-# What only resuming needs: best.pt leaves it out (evaluate.py and predict.py read the model, its
-# config and data_state), which for IMDB's hashed-bigram table is two thirds of the bytes (AdamW's moments).
-# The Lightning engine names the same things optimizer_states and lr_schedulers.
+# What only resuming needs: best.pt leaves it out, since evaluation reads the model, its config and
+# data_state. Adam's two moments per weight make the optimizer state twice the model's size.
+# optimizer_states and lr_schedulers are the same things under the names Lightning checkpoints use.
 RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng", "optimizer_states", "lr_schedulers")
 ZIP_MAGIC = b"PK\x03\x04"  # how every file torch.save writes begins
 

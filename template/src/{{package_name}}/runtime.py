@@ -86,7 +86,7 @@ PRECISIONS = (*AUTOCAST_DTYPES, "auto")  # what trainer.precision takes: 32 | bf
 
 
 def check_precision(precision) -> None:
-    """trainer.precision=fp8 or =bf16-mixed (Lightning's own name): one sentence listing the values there are."""
+    """trainer.precision=fp8 or =bf16-mixed (another library's name): one sentence listing the values there are."""
     if str(precision) not in PRECISIONS:
         raise UserError(f"trainer.precision={precision} is not one of {', '.join(PRECISIONS[:-1])} or auto.")
 
@@ -122,7 +122,7 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 def check_finite(loss: "float | torch.Tensor", step: int, checkpoints: Path, advice: str) -> None:
     """Stop a diverged run before it overwrites a good checkpoint with a broken one.
 
-    The one check of every loop (loop.py, Lightning's, DQN and PPO); `advice` says what to change.
+    The one check of every training loop of the project; `advice` says what to change.
     """
     loss = loss.item() if torch.is_tensor(loss) else loss  # reading a tensor waits for the device
     if not math.isfinite(loss):
