@@ -8,12 +8,15 @@ from pathlib import Path, PurePosixPath
 
 from .errors import UserError
 
-# What the capstone reads. The archive also holds 50,000 unlabelled reviews (train/unsup/) and
-# bag-of-words files, which are skipped: extracting them would double the time and the disk used.
+# What the capstone reads: the labelled reviews, and which movie each training review is about
+# (the validation split holds out whole movies, movies.py). The archive also holds 50,000 unlabelled
+# reviews (train/unsup/) and bag-of-words files, which are skipped: extracting them would double
+# the time and the disk used.
 WANTED = (
     "aclImdb/README",
     "aclImdb/imdb.vocab",
     *(f"aclImdb/{s}/{c}/" for s in ("train", "test") for c in ("neg", "pos")),
+    *(f"aclImdb/train/urls_{c}.txt" for c in ("neg", "pos")),
 )
 
 

@@ -19,6 +19,7 @@ from .download import download
 from .errors import UserError
 from .files import explained, write_cache
 from .fixtures import write_fake_imdb_archive
+from .movies import movies_of, random_split, split_by_movie
 from .text import TOKENIZER, Vocabulary, lengths_of, tokenize
 
 LABELS = ("neg", "pos")  # the folders of label 0 (negative) and label 1 (positive)
@@ -84,11 +85,13 @@ def read_reviews(folder: Path, split: str) -> Reviews:
 
 
 def file_signature(folder: Path, split: str) -> str:
-    """A digest of the names and sizes of a split's review files: what a cache was made from."""
+    """A digest of the names and sizes of a split's review files and urls files: what a cache was made from."""
     digest = hashlib.sha1()
     for name in LABELS:
         for path in sorted((folder / split / name).glob("*.txt")):
             digest.update(f"{name}/{path.name} {path.stat().st_size}\n".encode())
+        urls = folder / split / f"urls_{name}.txt"  # which movie each review is about (movies.py)
+        digest.update(f"{urls.name} {urls.stat().st_size if urls.is_file() else None}\n".encode())
     return digest.hexdigest()
 
 
@@ -117,7 +120,8 @@ def encoded_training_reviews(cfg) -> dict:
     """The vocabulary and the token ids and labels of `train` and `val`, from the cache when it fits.
 
     Exact duplicate reviews (about 100) are dropped first, so that no review is in both `train`
-    and `val`. The vocabulary is learnt from the `train` reviews only: validation stays unseen.
+    and `val`; then whole movies are held out for `val` (movies.py says why). The vocabulary is
+    learnt from the `train` reviews only: validation stays unseen.
     """
     check_settings(cfg)
     folder = ensure_reviews(cfg, "train")
@@ -133,11 +137,11 @@ def encoded_training_reviews(cfg) -> dict:
     for i, text in enumerate(reviews.texts):
         first.setdefault(text, i)
     unique = sorted(first.values())
-    if not 0 < cfg.val_size < len(unique):
-        raise UserError(f"data.val_size={cfg.val_size} must be between 1 and {len(unique) - 1}.")
-    order = torch.randperm(len(unique), generator=torch.Generator().manual_seed(cfg.split_seed))
-    train = [unique[i] for i in order[: -cfg.val_size]]
-    val = [unique[i] for i in order[-cfg.val_size :]]
+    movies = movies_of(folder, reviews.files)
+    if movies is None:
+        train, val = random_split(unique, cfg.val_size, cfg.split_seed)
+    else:
+        train, val = split_by_movie(unique, movies, cfg.val_size, cfg.split_seed)
     if cfg.train_on_val:  # a final run: more data, but val/ metrics are no longer held out
         train = train + val
     tokenized = [tokenize(text) for text in reviews.texts]
