@@ -12,6 +12,8 @@ Sections, each with how it was measured written beside its table:
   loop      per-step time of a bare PyTorch loop, the template's loop.py and the Lightning engine
   startup   `python train.py debug=smoke` of each preset against `python -c "import torch"`
   render    `copier copy` of each preset
+  imdb      IMDB's default and experiment=best recipes beside the scikit-learn peer (TF-IDF and
+            logistic regression, bench/imdb_peer.py) on the same validation movies, taking turns
   suite     the whole template test suite (`python -m pytest`)
 
 Only training and validation data are used: the test splits are withheld for independent
@@ -24,6 +26,7 @@ import contextlib
 import datetime
 import importlib.metadata
 import io
+import json
 import logging
 import os
 import platform
@@ -53,7 +56,7 @@ from common import (
 )
 from loop_overhead import LONG, SHORT, bare_loop, template_loop
 
-SECTIONS = ("recipes", "loop", "startup", "render", "suite")
+SECTIONS = ("recipes", "imdb", "loop", "startup", "render", "suite")
 PRESETS = ("mnist", "camvid", "imdb", "rl")
 
 
@@ -140,6 +143,75 @@ All figures are medians. The targets are validation stand-ins for the issues' te
 
 | capstone | target (val) | time to target | whole run (range) | final / best score | peak memory | issue's goal |
 |---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
+def imdb_split_files(repo: Path, reviews: Path, split: Path) -> None:
+    """Write the review files of the rendered project's train and validation sides (duplicates
+    dropped, whole movies held out, as data.py does) to `split`, for the peer to read."""
+    data, movies = import_rendered_fresh(repo, "data", "movies")
+    cfg = compose_train(repo, []).data
+    folder = reviews / "aclImdb"
+    read = data.read_reviews(folder, "train")
+    first = {}
+    for i, text in enumerate(read.texts):
+        first.setdefault(text, i)
+    unique = sorted(first.values())
+    train, val = movies.split_by_movie(unique, movies.movies_of(folder, read.files), cfg.val_size, cfg.split_seed)
+    split.write_text(json.dumps({"train": [read.files[i] for i in train], "val": [read.files[i] for i in val]}))
+
+
+def imdb_against_peer(work: Path, repeats: int) -> str:
+    repo = render(work / "imdb-peer", "imdb")
+    (metrics_csv,) = import_rendered_fresh(repo, "metrics_csv")
+    data_overrides("imdb", work, 999)  # extracts the reviews once, into work/imdb-reviews
+    split = work / "imdb-split.json"
+    imdb_split_files(repo, work / "imdb-reviews", split)
+    peer = [sys.executable, str(REPO / "bench" / "imdb_peer.py"), str(work / "imdb-reviews" / "aclImdb"), str(split)]
+    recipes = {  # name: (run folder, overrides)
+        "default (`python train.py`)": ("default", []),
+        "`experiment=best data.train_on_val=false`": ("best", ["experiment=best", "data.train_on_val=false"]),
+    }
+    results = {name: [] for name in [*recipes, "scikit-learn peer"]}
+    roots = iter(range(1000, 2000))  # fresh data roots, numbered apart from the recipes section's
+    for index in range(repeats):
+        for name, (folder, overrides) in recipes.items():
+            run_dir = work / f"imdb-{folder}-{index}"
+            run = train_watched(repo, run_dir, [*data_overrides("imdb", work, next(roots)), *overrides])
+            scores = [row["val/acc"] for row in metrics_csv.read_metrics(run_dir / "metrics.csv") if "val/acc" in row]
+            results[name].append((run.wall_s, run.peak_mib, max(scores)))
+        started = time.perf_counter()
+        process = subprocess.Popen(peer, stdout=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"bench/imdb_peer.py failed ({os.waitstatus_to_exitcode(status)})")
+        accuracy = json.loads(process.stdout.read())["val/acc"]
+        results["scikit-learn peer"].append((wall, usage.ru_maxrss / 1024, accuracy))
+        print(f"  imdb round {index + 1}: " + "; ".join(f"{n}: {r[-1]}" for n, r in results.items()), flush=True)
+    peer_s = statistics.median(wall for wall, _, _ in results["scikit-learn peer"])
+    rows = []
+    for name, runs in results.items():
+        walls = [wall for wall, _, _ in runs]
+        rows.append(
+            f"| {name} | {statistics.median(acc for _, _, acc in runs):.4f} | {statistics.median(walls):.1f} s "
+            f"({spread(walls)}) | {statistics.median(walls) / peer_s:.2f} | "
+            f"{statistics.median(peak for _, peak, _ in runs):,.0f} MiB |"
+        )
+    return f"""## IMDB on the validation movies, beside the scikit-learn peer
+
+How: the imdb preset rendered; its validation split (about 5,000 training reviews of movies that
+training never sees, `movies.py`) written out, so that all three are scored on the same reviews.
+Then {repeats} round(s), each taking turns: `python train.py` (the default recipe), `python train.py
+experiment=best data.train_on_val=false` (the final recipe, kept off the validation reviews so
+that it can be scored), and `python bench/imdb_peer.py` (scikit-learn's TF-IDF of words and word
+pairs with logistic regression, untuned: what a practitioner tries first). Each is a whole fresh
+process; train.py gets a fresh data root (a cold token cache). *Accuracy*: the best validation
+accuracy of the run (what best.pt holds); the peer's, at its end. Medians.
+
+| recipe | validation accuracy | whole process (range) | time against the peer | peak memory |
+|---|---|---|---|---|
 {chr(10).join(rows)}
 """
 
@@ -321,7 +393,13 @@ def machine() -> str:
     )
 
 
-MEASURE = {"recipes": recipes, "loop": loop, "startup": startup, "render": render_times, "suite": suite}
+MEASURE = {
+    "imdb": imdb_against_peer,
+    "loop": loop,
+    "startup": startup,
+    "render": render_times,
+    "suite": suite,
+}
 
 
 def main() -> None:
@@ -340,7 +418,7 @@ def main() -> None:
     sections = args.only or [s for s in SECTIONS if not (s == "suite" and args.no_suite)]
     output = args.output or (None if args.only else REPO / "bench" / "RESULTS.md")
     for path in (DEFAULT_MNIST, DEFAULT_CAMVID, DEFAULT_IMDB):
-        if "recipes" in sections and not path.exists():
+        if {"recipes", "imdb"} & set(sections) and not path.exists():
             sys.exit(f"{path} is missing: the recipes need the real training data (or leave them out with --only).")
 
     header = report_header(args)  # the commit and the machine's load before anything is measured
@@ -352,6 +430,8 @@ def main() -> None:
             print(f"{section} ...", flush=True)
             if section == "recipes":
                 parts.append(recipes(Path(tmp), args.repeats, args.capstones))
+            elif section == "imdb":
+                parts.append(imdb_against_peer(Path(tmp), args.repeats))
             else:
                 parts.append(MEASURE[section](Path(tmp), args.rounds))
             minutes = (time.perf_counter() - started) / 60
