@@ -76,7 +76,7 @@ FILES = {
         "tests/test_predict.py",
     },
     "imdb": SUPERVISED_FILES
-    | package_files("imdb_sentiment", f"{SUPERVISED_MODULES} archive predict text")
+    | package_files("imdb_sentiment", f"{SUPERVISED_MODULES} archive movies predict text")
     | {
         "predict.py",
         "configs/data/imdb.yaml",
