@@ -179,17 +179,44 @@ def pair(cfg, key: str, kind=float) -> tuple:
 def load_splits(cfg) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """`train` at the working size; `val` images at the working size with full-size masks.
 
-    Validation scores the predictions at the masks' full resolution (360x480), as the test does,
-    so a smaller working size cannot flatter the metrics.
+    Validation is the drive `data.val_drive` (its frames leave train/, SegNet's val/ frames join
+    training), or with `data.val_drive=null` SegNet's own val/ split. It scores the predictions at
+    the masks' full resolution (360x480), as the test does, so a smaller working size cannot flatter
+    the metrics.
     """
     size = working_size(cfg)
-    train = decode_split(cfg, "train", size)
+    train_images, train_masks = decode_split(cfg, "train", size)
     val_images, val_small_masks = decode_split(cfg, "val", size)
     _, val_masks = decode_split(cfg, "val", None)
+    if cfg.val_drive is not None:
+        held_out = frames_of_drive(cfg, "train")
+        _, full_train_masks = decode_split(cfg, "train", None)
+        # SegNet's val/ frames train now; the held-out drive's frames of train/ validate.
+        train_images, train_masks, val_images, val_small_masks, val_masks = (
+            torch.cat([train_images[~held_out], val_images]),
+            torch.cat([train_masks[~held_out], val_small_masks]),
+            train_images[held_out],
+            train_masks[held_out],
+            full_train_masks[held_out],
+        )
     if cfg.train_on_val:  # a final run: more data, but val/ metrics are no longer held out
         log.warning("data.train_on_val=true: the validation images are trained on, so val/ metrics are optimistic.")
-        train = (torch.cat([train[0], val_images]), torch.cat([train[1], val_small_masks]))
-    return {"train": train, "val": (val_images, val_masks)}
+        train_images, train_masks = torch.cat([train_images, val_images]), torch.cat([train_masks, val_small_masks])
+    return {"train": (train_images, train_masks), "val": (val_images, val_masks)}
+
+
+def frames_of_drive(cfg, split: str) -> torch.Tensor:
+    """Which frames of `split`, in decode_split's order, are of the drive `data.val_drive` (by file name)."""
+    root = Path(cfg.root).expanduser()
+    drives = [name.split("_")[0] for name, _, _ in file_signature(root, split)]  # 0006R0_f01230.png -> 0006R0
+    held_out = torch.tensor([drive == str(cfg.val_drive) for drive in drives])
+    if not held_out.any() or held_out.all():
+        found = ", ".join(sorted(set(drives)))
+        raise UserError(
+            f"data.val_drive={cfg.val_drive} must name one of the drives of {root / split} but not all of them "
+            f"({found}), or be null for SegNet's val/ split."
+        )
+    return held_out
 
 
 def load_test(cfg, state=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,8 @@
 
 Each fake street scene is a few rectangles, each of one class and painted in that class's
 colour with noise, over a void background: easy to learn, so a falling loss and a rising IoU
-show that the whole pipeline (files, decoding, augmentation, model, loop, metrics) works.
+show that the whole pipeline (files, decoding, augmentation, model, loop, metrics) works. File
+names start with the drive, as the real ones do (DRIVES), so the split by drive runs as on CamVid.
 """
 
 from pathlib import Path
@@ -14,6 +15,9 @@ from .classes import NUM_CLASSES, PALETTE, VOID
 from .files import atomic_write
 
 COUNTS = {"train": 24, "val": 8, "test": 8}
+# The drive of each fake frame, in order, as in SegNet's split: train/ holds frames of three drives
+# (here 8 of 0006R0, which data.val_drive holds out), val/ and test/ frames of others.
+DRIVES = {"train": ["0006R0"] * 8 + ["0016E5"] * 16, "val": ["0016E5"] * 8, "test": ["Seq05VD"] * 8}
 COLOURS = np.array(PALETTE, dtype=np.float32)
 
 
@@ -47,7 +51,7 @@ def write_fake_camvid(root: str | Path, height: int = 72, width: int = 96, seed:
         (root / split).mkdir(parents=True, exist_ok=True)
         annot = root / f"{split}annot"
         annot.mkdir(exist_ok=True)
-        names = [f"Fake_{split}_{i:05d}.png" for i in range(count)]
+        names = [f"{drive}_{split}{i:05d}.png" for i, drive in zip(range(count), DRIVES[split], strict=True)]
         for name in names:
             photo, mask = fake_scene(rng, height, width)
             for image, path in ((Image.fromarray(photo, "RGB"), root / split), (Image.fromarray(mask, "L"), annot)):
