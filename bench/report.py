@@ -154,10 +154,7 @@ def imdb_split_files(repo: Path, reviews: Path, split: Path) -> None:
     cfg = compose_train(repo, []).data
     folder = reviews / "aclImdb"
     read = data.read_reviews(folder, "train")
-    first = {}
-    for i, text in enumerate(read.texts):
-        first.setdefault(text, i)
-    unique = sorted(first.values())
+    unique = data.first_copies(read.texts)
     train, val = movies.split_by_movie(unique, movies.movies_of(folder, read.files), cfg.val_size, cfg.split_seed)
     split.write_text(json.dumps({"train": [read.files[i] for i in train], "val": [read.files[i] for i in val]}))
 

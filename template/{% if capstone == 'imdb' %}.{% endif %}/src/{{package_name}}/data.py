@@ -133,10 +133,7 @@ def encoded_training_reviews(cfg) -> dict:
 
     log.info(f"Tokenizing the training reviews in {folder} (cached for later runs in {cache.parent})")
     reviews = read_reviews(folder, "train")
-    first = {}  # text -> index of its first copy
-    for i, text in enumerate(reviews.texts):
-        first.setdefault(text, i)
-    unique = sorted(first.values())
+    unique = first_copies(reviews.texts)
     movies = movies_of(folder, reviews.files)
     if movies is None:
         train, val = random_split(unique, cfg.val_size, cfg.split_seed)
@@ -154,6 +151,14 @@ def encoded_training_reviews(cfg) -> dict:
     encoded = {"vocabulary": vocabulary.words[2:], "train": encode(train), "val": encode(val)}
     write_cache(cache, lambda f: torch.save(encoded, f))
     return encoded
+
+
+def first_copies(texts: list[str]) -> list[int]:
+    """The indices of `texts` without exact duplicates: each text's first copy, in order."""
+    first = {}  # text -> index of its first copy
+    for i, text in enumerate(texts):
+        first.setdefault(text, i)
+    return sorted(first.values())
 
 
 def load_splits(cfg) -> dict:
