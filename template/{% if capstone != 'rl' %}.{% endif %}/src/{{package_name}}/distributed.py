@@ -14,6 +14,7 @@ go to its train.log too, which is where one looks for them.
 """
 
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -61,6 +62,11 @@ def process_group(trainer_cfg):
         logging.getLogger().setLevel(logging.WARNING)  # rank 0 tells the story; the others only their problems
     try:
         yield device
+        # A finished run: free what still holds the group (the DDP wrapper, cycles the garbage collector has
+        # not reached yet), then wait until every process is here. A process that tore its connections down
+        # while another still used them was seen to abort (gloo, CPU) after the run had finished.
+        gc.collect()
+        dist.barrier(group=_flags)
     finally:
         _flags = None
         dist.destroy_process_group()
