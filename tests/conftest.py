@@ -90,6 +90,23 @@ def python_env(repo: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(repo / "src")}
 
 
+# Tests of the supervised renders' shared tests/test_commands.py that end before the capstone's data or
+# model is touched: a mistyped or ill-typed override, an unknown config option, evaluate.py without a
+# checkpoint, resume=true without a run, Ctrl-C before training begins.
+BEFORE_THE_CAPSTONE = (
+    "mistyped_override",
+    "wrong_type",
+    "unknown_config_option",
+    "evaluate_without_a_checkpoint",
+    "resume_true_without_runs",
+    "ctrl_c_before_training_begins",
+)
+# And those that run the loop's own lines for Ctrl-C and resume=true, the same whatever the capstone;
+# tests/test_faults.py kills and resumes each capstone's run, and tests/test_readme_commands.py runs
+# each README's resume=true line.
+THE_LOOPS_OWN = ("ctrl_c_saves_a_checkpoint", "resume_true_continues")
+
+
 def assert_own_tests_pass(repo: Path, *args: str) -> None:
     """Run a rendered repo's own test suite (or `args` of it) in a fresh process; it must pass."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]

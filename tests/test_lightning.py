@@ -10,7 +10,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from .conftest import assert_own_tests_pass
+from .conftest import BEFORE_THE_CAPSTONE, assert_own_tests_pass
 from .test_render import FILES
 
 SUPERVISED = ("mnist", "camvid", "imdb")
@@ -113,10 +113,10 @@ def test_the_lightning_repos_own_training_and_command_tests_pass(lightning_repo)
 
     Left out: logger=wandb with Lightning (tests/test_wandb.py runs it), and the command tests that
     end before the engine is chosen (a mistyped or ill-typed override, an unknown config option,
-    evaluate.py without a checkpoint): the plain engine's render runs those same lines of train.py
-    and evaluate.py, and here they would only cost a process each.
+    evaluate.py without a checkpoint, resume=true without a run): the plain engine's render runs those
+    same lines of train.py and evaluate.py, and here they would only cost a process each.
     """
     repo = lightning_repo("mnist")
-    before_the_engine = ("mistyped_override", "wrong_type", "unknown_config_option", "evaluate_without_a_checkpoint")
+    before_the_engine = [name for name in BEFORE_THE_CAPSTONE if name != "ctrl_c_before_training_begins"]
     selection = " and ".join(f"not {name}" for name in ("wandb", *before_the_engine))
     assert_own_tests_pass(repo, "tests/test_training.py", "tests/test_commands.py", "-k", selection)
