@@ -64,7 +64,7 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_to_the_same_model(rende
 
 
 # RL runs long enough that the kill lands after the first evaluation's checkpoint (every 1024 steps).
-RL_STEPS = {"ppo": 6144, "dqn": 4096}
+RL_STEPS = {"ppo": 3072, "dqn": 3072}
 
 
 def metrics_rows(run_dir, up_to_step: int) -> list[dict]:

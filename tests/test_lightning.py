@@ -114,9 +114,11 @@ def test_the_lightning_repos_own_training_and_command_tests_pass(lightning_repo)
     Left out: logger=wandb with Lightning (tests/test_wandb.py runs it), and the command tests that
     end before the engine is chosen (a mistyped or ill-typed override, an unknown config option,
     evaluate.py without a checkpoint, resume=true without a run): the plain engine's render runs those
-    same lines of train.py and evaluate.py, and here they would only cost a process each.
+    same lines of train.py and evaluate.py, and here they would only cost a process each. And
+    resume=true after a finished run: tests/test_ddp.py resumes a Lightning run with that same
+    command under torchrun, and tests/test_faults.py one that was killed.
     """
     repo = lightning_repo("mnist")
     before_the_engine = [name for name in BEFORE_THE_CAPSTONE if name != "ctrl_c_before_training_begins"]
-    selection = " and ".join(f"not {name}" for name in ("wandb", *before_the_engine))
+    selection = " and ".join(f"not {name}" for name in ("wandb", *before_the_engine, "resume_true_continues"))
     assert_own_tests_pass(repo, "tests/test_training.py", "tests/test_commands.py", "-k", selection)

@@ -86,8 +86,8 @@ def smoke_args(repo: Path, args: list[str]) -> list[str]:
             extra += ["data.val_size=16", "data.batch_size=16"]
     else:
         extra = list(SMOKE)
-    if "experiment=atari" in args:
-        extra.append("env.max_frames_per_episode=2000")  # smoke evaluations of short games, not whole ones
+    if "experiment=atari" in args:  # one PPO update (8 games x 128 steps), evaluated on short games, not whole ones
+        extra += ["trainer.total_steps=1024", "trainer.eval_every=1024", "env.max_frames_per_episode=1000"]
     if "hparams_search=optuna" in args:
         extra.append("hydra.sweeper.n_trials=2")
     return [*args, *extra]
