@@ -468,7 +468,9 @@ def replace_sections(report: str, parts: list[str], header: str) -> str:
     sections = [fresh.pop(section.splitlines()[0], section) for section in sections] + list(fresh.values())
     written_by = header.split("\n\n")[1].replace("Written by", "Re-measured by", 1).replace("\n", " ")
     titles = ", ".join(f'"{title.removeprefix("## ")}"' for title in (part.splitlines()[0] for part in parts))
-    head = head.rstrip("\n") + f"\n\n{titles}: {written_by}\n\n"
+    # The line of an earlier re-measure of the same sections goes: its figures are gone.
+    kept = [paragraph for paragraph in head.rstrip("\n").split("\n\n") if not paragraph.startswith(f"{titles}: ")]
+    head = "\n\n".join(kept) + f"\n\n{titles}: {written_by}\n\n"
     return head + "\n".join(section.rstrip("\n") + "\n" for section in sections)
 
 
