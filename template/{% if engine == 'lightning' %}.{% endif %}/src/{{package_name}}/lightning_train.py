@@ -77,6 +77,10 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     checkpoints = run_dir / "checkpoints"
     rank, world_size = distributed.rank(), distributed.world_size()
     runtime.set_cpu_threads(cfg.trainer.threads)
+    if cfg.trainer.threads:
+        # Under DDP, Lightning sets torch's threads to cores / processes unless OMP_NUM_THREADS says
+        # otherwise, so without this line trainer.threads would be ignored there.
+        os.environ["OMP_NUM_THREADS"] = str(cfg.trainer.threads)
     precision = PRECISION[runtime.autocast_dtype(cfg.trainer.precision, device)]
     monitor, mode = choose_monitor(cfg.trainer, Task)
     runtime.seed_everything(cfg.seed + rank)  # DDP: each process its own dropout; DDP copies rank 0's weights
