@@ -57,6 +57,11 @@ def has_split(folder: Path, split: str) -> bool:
     return all((folder / split / label).is_dir() for label in LABELS)
 
 
+def review_files(folder: Path) -> list[Path]:
+    """The review files of one folder, in name order (sorted as strings: Path objects compare slowly)."""
+    return sorted(folder.glob("*.txt"), key=lambda path: path.name)
+
+
 def clean(text: str) -> str:
     """The review as a reader sees it: the HTML line breaks in about half of them become spaces."""
     return text.replace("<br />", " ").replace("<br/>", " ").strip()
@@ -66,7 +71,7 @@ def read_reviews(folder: Path, split: str) -> Reviews:
     """All reviews of a split, negative then positive, each in file-name order. Empty files are skipped."""
     reviews, empty = Reviews([], [], []), []
     for label, name in enumerate(LABELS):
-        for path in sorted((folder / split / name).glob("*.txt")):
+        for path in review_files(folder / split / name):
             try:
                 text = clean(path.read_text(encoding="utf-8", errors="replace"))
             except OSError as error:
@@ -88,7 +93,7 @@ def file_signature(folder: Path, split: str) -> str:
     """A digest of the names and sizes of a split's review files and urls files: what a cache was made from."""
     digest = hashlib.sha1()
     for name in LABELS:
-        for path in sorted((folder / split / name).glob("*.txt")):
+        for path in review_files(folder / split / name):
             digest.update(f"{name}/{path.name} {path.stat().st_size}\n".encode())
         urls = folder / split / f"urls_{name}.txt"  # which movie each review is about (movies.py)
         digest.update(f"{urls.name} {urls.stat().st_size if urls.is_file() else None}\n".encode())

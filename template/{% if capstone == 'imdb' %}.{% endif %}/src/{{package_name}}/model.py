@@ -37,7 +37,7 @@ class BagOfNgrams(nn.Module):
     next `buckets` rows. EmbeddingBag averages without building the [B, L, dim] tensor.
     """
 
-    def __init__(self, vocab_size: int, dim: int = 16, ngrams: int = 2, buckets: int = 2**20, dropout: float = 0.0):
+    def __init__(self, vocab_size: int, dim: int = 16, ngrams: int = 2, buckets: int = 2**18, dropout: float = 0.0):
         super().__init__()
         self.words, self.ngrams, self.buckets = vocab_size + 2, ngrams, buckets
         rows = self.words + (buckets if ngrams > 1 else 0)
