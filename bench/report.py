@@ -468,10 +468,21 @@ def replace_sections(report: str, parts: list[str], header: str) -> str:
     sections = [fresh.pop(section.splitlines()[0], section) for section in sections] + list(fresh.values())
     written_by = header.split("\n\n")[1].replace("Written by", "Re-measured by", 1).replace("\n", " ")
     titles = ", ".join(f'"{title.removeprefix("## ")}"' for title in (part.splitlines()[0] for part in parts))
-    # The line of an earlier re-measure of the same sections goes: its figures are gone.
-    kept = [paragraph for paragraph in head.rstrip("\n").split("\n\n") if not paragraph.startswith(f"{titles}: ")]
+    # The line of an earlier re-measure of the same sections goes when all its figures are gone: when
+    # this command measured every capstone it did (a row it measured alone would lose its source).
+    kept = [
+        paragraph
+        for paragraph in head.rstrip("\n").split("\n\n")
+        if not (paragraph.startswith(f"{titles}: ") and capstones_of(paragraph) <= capstones_of(written_by))
+    ]
     head = "\n\n".join(kept) + f"\n\n{titles}: {written_by}\n\n"
     return head + "\n".join(section.rstrip("\n") + "\n" for section in sections)
+
+
+def capstones_of(command_line: str) -> set[str]:
+    """The capstones a `python bench/report.py ...` line measured: its --capstones, or all of them."""
+    named = re.search(r"--capstones ((?:[a-z]+ ?)+)", command_line)
+    return set(named.group(1).split()) if named else set(PRESETS)
 
 
 def report_header(args) -> str:
