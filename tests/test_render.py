@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -129,6 +130,30 @@ def test_no_template_syntax_is_left(capstone_repo):
     for name in files_of(repo):
         text = (repo / name).read_text()
         assert "{{" not in text and "{%" not in text and "jinja" not in name, name
+
+
+# Words that belong to one capstone (its data set, model, environment); another capstone's render must
+# not contain them. Picture formats are not words of a capstone: every run may write PNGs or GIFs.
+OWN_WORDS = {
+    "mnist": r"\bmnist\b|\bdigits?\b|handwrit",
+    "camvid": r"camvid|segmentation|\bmiou\b|u-net|\bunet\b",
+    "imdb": r"\bimdb\b|\breviews?\b|vocabular|sentiment|tokeni[sz]",
+    "rl": r"cartpole|gymnasium|\bepisodes?\b|\bppo\b|\bdqn\b|atari|connect four|frogger",
+}
+
+
+def test_a_render_names_no_other_capstone(capstone_repo):
+    """A rendered repo holds only its capstone: no other capstone's data, model or environment in any file."""
+    capstone, repo = capstone_repo
+    leaks = []
+    for name in sorted(files_of(repo)):
+        if Path(name).suffix in {".png", ".gif", ".pt", ".gz"}:
+            continue
+        for number, line in enumerate((repo / name).read_text().splitlines(), start=1):
+            for other, words in OWN_WORDS.items():
+                if other != capstone and re.search(words, line, flags=re.IGNORECASE):
+                    leaks.append(f"{name}:{number}: [{other}] {line.strip()}")
+    assert not leaks, "\n".join(leaks)
 
 
 def test_every_python_file_parses_and_every_yaml_file_loads(capstone_repo):

@@ -14,7 +14,7 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path) -> Path:
 
     rows = read_metrics(metrics_csv)
     losses = [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r]
-    # The headline scores; per-class ones (val/iou/Car: 11 more lines for CamVid) have their own plot.
+    # The headline scores only: per-class ones (val/<metric>/<class>) would crowd this plot.
     headline = {k for r in rows for k in r if k.startswith("val/") and k != "val/loss" and k.count("/") == 1}
     val_keys = sorted(headline)
     # Log-scale ticks as plain numbers (2.4, 0.05) rather than 2.4x10^0, from 1e-4 to 1e4.

@@ -40,7 +40,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     model = build_model(trained.model)
     model.load_state_dict(state["model"])
     model.to(device).eval()
-    test = load_test(data_cfg, state.get("data_state"))  # read as in training (IMDB: with its vocabulary)
+    test = load_test(data_cfg, state.get("data_state"))  # read exactly as in training
     test_batches = InMemoryBatches(test, cfg.batch_size or data_cfg.eval_batch_size, device=device)
     task = Task.from_config(trained)
     metrics = {f"test/{k}": v for k, v in evaluate(model, test_batches, task, device, amp_dtype).items()}

@@ -64,7 +64,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     # 2. Data: the whole dataset as tensors in memory, on the device when it is a GPU.
     with distributed.first_on_each_machine():  # DDP: one process downloads and caches, the others then read
         splits = load_splits(cfg.data)
-    data_state = splits.get("state")  # what reading new inputs the same way needs (IMDB: the vocabulary)
+    data_state = splits.get("state")  # what reading new inputs the same way needs, or None
     splits, transform = training_splits(cfg, splits, world_size)
     train_batches, val_batches = make_batches(cfg, splits, transform, device, rank, world_size)
 
