@@ -82,9 +82,12 @@ FILES = {
         "predict.py",
         "configs/data/imdb.yaml",
         "configs/model/bag.yaml",
+        "configs/model/naive_bayes.yaml",
+        "configs/model/ensemble.yaml",
         "configs/model/lstm.yaml",
         "configs/experiment/lstm.yaml",
         "tests/test_imdb_data.py",
+        "tests/test_naive_bayes.py",
         "tests/test_predict.py",
     },
     "rl": COMMON_FILES
@@ -110,7 +113,7 @@ SUPERVISED_MODES = [[], ["experiment=best"], ["debug=smoke"], ["debug=overfit"],
 OVERRIDES = {
     "mnist": ["model=mlp", "optim=sgd", "logger=wandb"],
     "camvid": ["model=light", "optim=sgd"],
-    "imdb": ["model=lstm", "optim=sgd"],
+    "imdb": ["model=lstm", "model=naive_bayes", "model=ensemble", "optim=sgd"],
     "rl": ["algo=dqn", "env=connect_four", "logger=wandb"],
 }
 MODES = {"mnist": SUPERVISED_MODES, "camvid": SUPERVISED_MODES, "imdb": SUPERVISED_MODES, "rl": [[], ["debug=smoke"]]}

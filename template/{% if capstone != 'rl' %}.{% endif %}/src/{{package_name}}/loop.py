@@ -69,7 +69,9 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     train_batches, val_batches = make_batches(cfg, splits, transform, device, rank, world_size)
 
     # 3. Model, loss, optimizer and learning-rate schedule. The schedule runs per step.
-    model = build_model(cfg.model).to(device)
+    model = build_model(cfg.model)
+    count_training_data(model, splits["train"])
+    model = model.to(device)
     task = Task.from_config(cfg)
     steps_per_epoch = len(train_batches)
     total_steps, last_step = step_budget(cfg.trainer, steps_per_epoch)
@@ -271,6 +273,13 @@ def check_settings(cfg: DictConfig) -> None:
     check_number(cfg, "optim.weight_decay", least=0)
     check_number(cfg, "trainer.grad_clip", above=0, null="no clipping")
     runtime.check_precision(cfg.trainer.precision)
+
+
+def count_training_data(model: torch.nn.Module, train: tuple) -> None:
+    """A model that counts statistics of the training data before gradient descent (Naive Bayes
+    ratios, say) has a count_training_data method: give it the training split. Most models have none."""
+    if hasattr(model, "count_training_data"):
+        model.count_training_data(*train)
 
 
 def training_splits(cfg: DictConfig, splits: dict, world_size: int = 1) -> tuple[dict, Callable | None]:

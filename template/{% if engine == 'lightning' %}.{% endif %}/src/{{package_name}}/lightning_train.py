@@ -32,7 +32,7 @@ from . import distributed, runtime
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .errors import UserError
 from .lightning_module import CapstoneData, CapstoneModule
-from .loop import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, step_budget
+from .loop import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, count_training_data, step_budget
 from .task import CAPSTONE, Task
 from .tracking import Tracker, check_logger
 
@@ -88,6 +88,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
     with distributed.first_on_each_machine():  # DDP: one process downloads and caches, the others then read
         data = CapstoneData(cfg)
     module = CapstoneModule(cfg, data.data_state)
+    count_training_data(module.model, data.splits["train"])
     steps_per_epoch = len(data.train_batches)  # DDP: each step takes one share of a batch in every process
     _, last_step = step_budget(cfg.trainer, steps_per_epoch)  # where it stops: max_epochs, or max_steps first
 
