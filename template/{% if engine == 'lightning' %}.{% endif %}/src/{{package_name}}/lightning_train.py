@@ -221,6 +221,7 @@ class StopAndCheck(Callback):
     def __init__(self, last_step: int, log_every_n_steps: int, checkpoints: Path):
         self.last_step, self.log_every_n_steps, self.checkpoints = last_step, log_every_n_steps, checkpoints
         self.stop: runtime.StopRequest | None = None
+        self.stopping = False  # all processes agreed to stop after a Ctrl-C, and last.pt is saved
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
@@ -228,16 +229,30 @@ class StopAndCheck(Callback):
             # The mean over all processes, so that every one of them stops at the same step.
             loss = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean")
             runtime.check_finite(loss, step, self.checkpoints, LOSS_ADVICE)
-        if trainer.strategy.reduce_boolean_decision(bool(self.stop and self.stop.requested), all=False):
-            self.stop.requested = True  # every process stops, also those that saw no Ctrl-C
+        if self.agreed_to_stop(trainer):
             # Mid-epoch: keep the progress (with the callbacks' state, for resuming), validate later.
             trainer.save_checkpoint(self.checkpoints / "last.pt", weights_only=False)
         elif step >= self.last_step:
             trainer.should_stop = True  # Lightning validates before it stops, and saves best.pt and last.pt
 
+    def on_validation_end(self, trainer, pl_module):
+        # A Ctrl-C during validation: save where training stands now; the next batch then ends fit.
+        if not trainer.sanity_checking and self.agreed_to_stop(trainer):
+            trainer.save_checkpoint(self.checkpoints / "last.pt", weights_only=False)
+
+    def agreed_to_stop(self, trainer) -> bool:
+        """Whether a Ctrl-C reached any process; all of them ask at the same point, so all agree (DDP)."""
+        if self.stopping:
+            return False
+        if trainer.strategy.reduce_boolean_decision(bool(self.stop and self.stop.requested), all=False):
+            self.stop.requested = self.stopping = True  # every process stops, also those that saw no Ctrl-C
+            return True
+        return False
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        # After Ctrl-C, the step's metrics row is written (after on_train_batch_end); now end fit.
-        if self.stop and self.stop.requested:
+        # After Ctrl-C, last.pt and the step's metrics row are written; now end fit. A Ctrl-C that
+        # arrives after the agreement waits for the next one: a process never stops alone.
+        if self.stopping:
             raise Stopped
 
 
