@@ -1,6 +1,7 @@
 """Rendering the template for the tests: one render per session, shared by the tests that only read it."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ from copier import run_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ROOT / "presets"
+
+# The tests send real Ctrl-Cs (SIGINT) to the commands they start. A suite started with Ctrl-C
+# ignored (a background job of a non-interactive shell) would pass that on: restore the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def load_preset(capstone: str) -> dict:

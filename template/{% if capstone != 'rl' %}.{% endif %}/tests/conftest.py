@@ -1,11 +1,16 @@
 """Test helpers: the project's real Hydra config, composed with test overrides, on tiny data."""
 
+import signal
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+# The tests send real Ctrl-Cs (SIGINT) to the commands they start. A suite started with Ctrl-C
+# ignored (a background job of a non-interactive shell) would pass that on: restore the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
