@@ -60,7 +60,9 @@ def main() -> None:
     repo = render(work / "repo")
     modules = ("data", "model", "optim", "loop")
     package = SimpleNamespace(**dict(zip(modules, import_rendered(repo, "mnist_digits", *modules), strict=True)))
-    cfg = compose_train(repo, [f"data.root={args.data_root.resolve()}", "logger.progress_bar=true"])
+    # Full precision in both: the bare loop has no autocast, and the loop is what is compared.
+    overrides = [f"data.root={args.data_root.resolve()}", "logger.progress_bar=true", "trainer.precision=32"]
+    cfg = compose_train(repo, overrides)
     torch.set_num_threads(cfg.trainer.threads)
 
     per_step = {"bare": [], "loop.py": []}

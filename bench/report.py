@@ -232,7 +232,8 @@ def loop(work: Path, repeats: int) -> str:
     repo = render(work / "loop-lightning", "mnist", engine="lightning")  # holds both loop.py and the Lightning engine
     names = ("data", "model", "optim", "loop", "lightning_train")
     package = SimpleNamespace(**dict(zip(names, import_rendered_fresh(repo, *names), strict=True)))
-    cfg = compose_train(repo, [f"data.root={DEFAULT_MNIST}", "logger.progress_bar=true"])
+    # Full precision in all three: the bare loop has no autocast, and the loop is what is compared.
+    cfg = compose_train(repo, [f"data.root={DEFAULT_MNIST}", "logger.progress_bar=true", "trainer.precision=32"])
     torch.set_num_threads(cfg.trainer.threads)
 
     def lightning(cfg, steps, run_dir):
@@ -267,7 +268,7 @@ def loop(work: Path, repeats: int) -> str:
     return f"""## Loop overhead: bare PyTorch, loop.py, Lightning
 
 How: the MNIST CNN of the default recipe on the real training digits, batch {cfg.data.batch_size},
-{cfg.trainer.threads} thread(s), in one process (`bench/report.py --only loop`). *Bare*: slice a seeded
+{cfg.trainer.threads} thread(s), float32, in one process (`bench/report.py --only loop`). *Bare*: slice a seeded
 permutation, forward, the same loss, backward, AdamW step, scheduler step. *loop.py*: the
 template's `train()` with its progress bar (drawn into a string), metrics and checkpoints.
 *Lightning*: the `engine=lightning` project's `train()` (pytorch_lightning.Trainer). Each runs
