@@ -116,10 +116,10 @@ def median_step_seconds(model, optimizer, task, batches, warmup: int, autocast=c
     """Median seconds of one full optimizer step (forward, loss, backward, update) over `batches`,
     after `warmup` untimed steps. `autocast` makes the forward's precision context."""
     times = []
-    for index, batch in enumerate(batches):
+    for index, (inputs, targets) in enumerate(batches):
         started = time.perf_counter()
         with autocast():
-            loss, _ = task.loss(model, batch)
+            loss, _ = task.loss(model(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -51,9 +51,10 @@ SUPERVISED_FILES = COMMON_FILES | {
     "tests/test_download.py",
 }
 SUPERVISED_MODULES = "__init__ batches checkpoint curves data distributed download errors evaluation files fixtures"
-SUPERVISED_MODULES += " loop metrics_csv model optim overrides plots report runtime sweep task tracking"
+SUPERVISED_MODULES += " loop metrics_csv model optim overrides plots report run_folder runtime settings sweep task tracking"
+SUPERVISED_MODULES += " training_run"
 RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation files gif metrics_csv networks play plots ppo"
-RL_MODULES += " overrides report runtime sweep tracking training training_run"
+RL_MODULES += " overrides report run_folder runtime sweep tracking training training_run"
 
 
 def package_files(package: str, modules: str) -> set[str]:

@@ -61,7 +61,7 @@ def rng_state() -> dict:
     }
     if torch.cuda.is_available():
         # Under torchrun each process has one GPU of its own: touching the others would start CUDA on them.
-        state["cuda"] = [torch.cuda.get_rng_state()] if distributed() else torch.cuda.get_rng_state_all()
+        state["cuda"] = [torch.cuda.get_rng_state()] if in_process_group() else torch.cuda.get_rng_state_all()
     return state
 
 
@@ -71,13 +71,14 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((name, keys.numpy(), pos, has_gauss, cached_gaussian))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        if distributed():
+        if in_process_group():
             torch.cuda.set_rng_state(state["cuda"][0])  # this process's own GPU
         else:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def distributed() -> bool:
+def in_process_group() -> bool:
+    """Whether this process is one of several of a DDP run (trainer=ddp, under torchrun)."""
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 

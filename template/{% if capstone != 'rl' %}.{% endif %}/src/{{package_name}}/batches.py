@@ -3,6 +3,10 @@
 from collections.abc import Callable, Iterator
 
 import torch
+from omegaconf import DictConfig
+
+from .data import train_transform
+from .errors import UserError
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -103,3 +107,46 @@ class InMemoryBatches:
 
     def __iter__(self) -> Iterator[Batch]:
         return self.epoch(0)
+
+
+def training_splits(cfg: DictConfig, splits: dict, world_size: int = 1) -> tuple[dict, Callable | None]:
+    """The splits to train and validate on, and the training augmentation. With trainer.overfit_batches
+    (debug mode), a few training batches serve as both splits, without augmentation, to learn by heart."""
+    if not cfg.trainer.overfit_batches:
+        return splits, train_transform(cfg.data)
+    size = cfg.trainer.overfit_batches * cfg.data.batch_size * world_size
+    few = tuple(t[:size] for t in splits["train"])
+    return {"train": few, "val": few}, None
+
+
+def make_batches(
+    cfg: DictConfig, splits: dict, transform, device="cpu", rank: int = 0, world_size: int = 1
+) -> tuple[InMemoryBatches, InMemoryBatches]:
+    """Training and validation batches as this process sees them (DDP: its share of every global batch
+    of batch_size x world_size samples); one sentence when the data are too few for that."""
+    train_batches = InMemoryBatches(
+        splits["train"],
+        cfg.data.batch_size,
+        shuffle=True,
+        drop_last=True,
+        seed=cfg.seed,
+        transform=transform,
+        device=device,
+        lengths=splits.get("train_lengths"),  # texts: batches of similar lengths (see batches.py)
+        rank=rank,
+        world_size=world_size,
+    )
+    val_batches = InMemoryBatches(
+        splits["val"], cfg.data.eval_batch_size, device=device, rank=rank, world_size=world_size
+    )
+    if len(train_batches) == 0:
+        processes = f" x {world_size} processes" if world_size > 1 else ""
+        raise UserError(
+            f"data.batch_size={cfg.data.batch_size}{processes} is larger than the "
+            f"{train_batches.num_samples} training samples."
+        )
+    if val_batches.num_samples < world_size:
+        raise UserError(
+            f"{world_size} processes cannot share {val_batches.num_samples} validation samples; use fewer processes."
+        )
+    return train_batches, val_batches

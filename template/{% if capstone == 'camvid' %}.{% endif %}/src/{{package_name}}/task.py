@@ -12,7 +12,8 @@ CAPSTONE = "camvid"
 class Task:
     """Cross-entropy per pixel (void ignored, rare classes optionally weighted up), scored by IoU.
 
-    `loss` returns the loss to optimize and `stats`: sums over the batch, among them the confusion
+    `loss` takes the model's scores for a batch and its masks, and returns the loss to
+    optimize and `stats`: sums over the batch, among them the confusion
     matrix (true class x predicted class, counted over labelled pixels), so the loop can add them
     up across batches before `metrics` turns the total into pixel accuracy, class-average accuracy
     and intersection-over-union per class. When the masks are larger than the model's output
@@ -34,10 +35,9 @@ class Task:
         weights = class_weights(cfg.data) ** power if power else None
         return cls(class_weights=weights, label_smoothing=cfg.task.label_smoothing)
 
-    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
-        images, masks = batch
+    def loss(self, logits: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         masks = masks.long()
-        logits = model(images).float()  # the loss and the argmax in full precision, also under autocast
+        logits = logits.float()  # the loss and the argmax in full precision, also under autocast
         if logits.shape[-2:] != masks.shape[-2:]:
             logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)
         weights = None if self.class_weights is None else self.class_weights.to(logits.device)
@@ -45,8 +45,8 @@ class Task:
         # Sums stay on the device: reading them now would make each step wait for the GPU. The loss
         # is a mean per image (each image's pixels averaged first), like the loop's other tasks.
         stats = {
-            "loss_sum": loss.detach() * len(images),
-            "count": len(images),
+            "loss_sum": loss.detach() * len(masks),
+            "count": len(masks),
             "confusion": confusion_matrix(masks, logits.detach().argmax(dim=1)),
         }
         return loss, stats

@@ -10,7 +10,8 @@ CLASSES = ("negative", "positive")  # label 0 and label 1; "positive" is the cla
 class Task:
     """Cross-entropy on two classes; accuracy, precision, recall and F1 from counts.
 
-    `loss` returns the loss to optimize and `stats`: sums over the batch (never means), so the
+    `loss` takes the model's scores for a batch and its labels, and returns the loss to
+    optimize and `stats`: sums over the batch (never means), so the
     loop can add them up across batches, and across processes, before `metrics` divides.
     """
 
@@ -24,9 +25,7 @@ class Task:
     def from_config(cls, cfg) -> "Task":
         return cls(label_smoothing=cfg.task.label_smoothing)
 
-    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
-        tokens, labels = batch
-        logits = model(tokens)
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
         predicted = logits.detach().argmax(dim=1)
         # Sums stay on the device: reading them now would make each step wait for the GPU.

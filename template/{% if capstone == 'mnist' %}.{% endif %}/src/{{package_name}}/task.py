@@ -10,7 +10,8 @@ NUM_CLASSES = 10
 class Task:
     """Cross-entropy on 10 classes, and accuracy from counts of right answers.
 
-    `loss` returns the loss to optimize and `stats`: sums over the batch (never means), so the
+    `loss` takes the model's scores for a batch and its labels, and returns the loss to
+    optimize and `stats`: sums over the batch (never means), so the
     loop can add them up across batches, and across processes, before `metrics` divides.
     With label smoothing, the loss (and so train/loss and val/loss) cannot fall below about 0.5.
     """
@@ -25,9 +26,7 @@ class Task:
     def from_config(cls, cfg) -> "Task":
         return cls(label_smoothing=cfg.task.label_smoothing)
 
-    def loss(self, model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
-        images, labels = batch
-        logits = model(images)
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         # Sums stay on the device: reading them now would make each step wait for the GPU.
         stats = {

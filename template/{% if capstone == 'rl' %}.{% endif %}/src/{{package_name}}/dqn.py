@@ -66,39 +66,39 @@ class ReplayBuffer:
         self.rng.bit_generator.state = state["rng"]
 
 
-def epsilon_at(step: int, a: DictConfig, total_steps: int) -> float:
+def epsilon_at(step: int, algo: DictConfig, total_steps: int) -> float:
     """Exploration: epsilon falls linearly from start_epsilon to end_epsilon over the first
     `exploration_fraction` of the run, then stays."""
-    span = max(a.exploration_fraction * total_steps, 1)
-    return max(a.end_epsilon, a.start_epsilon + (a.end_epsilon - a.start_epsilon) * step / span)
+    span = max(algo.exploration_fraction * total_steps, 1)
+    return max(algo.end_epsilon, algo.start_epsilon + (algo.end_epsilon - algo.start_epsilon) * step / span)
 
 
 def train(cfg: DictConfig, run: TrainingRun) -> None:
-    a = cfg.algo
+    algo = cfg.algo
     device = run.device
-    envs = make_envs(cfg.env, a.num_envs)
+    envs = make_envs(cfg.env, algo.num_envs)
     obs_space, n_actions = envs.single_observation_space, envs.single_action_space.n
-    q_network = build_network(a, cfg.env, obs_space.shape, n_actions).to(device)
-    target_network = build_network(a, cfg.env, obs_space.shape, n_actions).to(device)
+    q_network = build_network(algo, cfg.env, obs_space.shape, n_actions).to(device)
+    target_network = build_network(algo, cfg.env, obs_space.shape, n_actions).to(device)
     target_network.load_state_dict(q_network.state_dict())
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=a.lr)
-    buffer = ReplayBuffer(a.buffer_size, obs_space.shape, obs_space.dtype, n_actions, seed=cfg.seed)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=algo.lr)
+    buffer = ReplayBuffer(algo.buffer_size, obs_space.shape, obs_space.dtype, n_actions, seed=cfg.seed)
     resumed = run.restore(model=q_network, target_model=target_network, optimizer=optimizer)
     if resumed and "replay_buffer" in resumed:
         run.restore(replay_buffer=buffer)
     # Zero-sum games in turns (Connect Four self-play): the next state is the opponent's, whose
     # best value is our loss, so it enters the target with a minus sign.
-    discount = -a.gamma if cfg.env.turn_based else a.gamma
+    discount = -algo.gamma if cfg.env.turn_based else algo.gamma
     rng = np.random.default_rng(cfg.seed + run.step)
     updates = resumed.get("updates", 0) if resumed else 0
-    learning_starts = a.learning_starts
+    learning_starts = algo.learning_starts
     if resumed and "replay_buffer" not in resumed:  # resumed without its memory: refill it first
         learning_starts += run.step
 
     def state() -> dict:
         saved = {"model": q_network.state_dict(), "target_model": target_network.state_dict()}
         saved |= {"optimizer": optimizer.state_dict(), "updates": updates}
-        if a.save_replay_buffer:
+        if algo.save_replay_buffer:
             saved["replay_buffer"] = buffer.state_dict()
         return saved
 
@@ -107,11 +107,11 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
     losses, q_values = [], []
     while True:
         # 1. Act: explore with probability epsilon, else exploit what Q has learned.
-        epsilon = epsilon_at(run.step, a, cfg.trainer.total_steps)
-        random_actions = random_legal_actions(rng, mask, a.num_envs, n_actions)
+        epsilon = epsilon_at(run.step, algo, cfg.trainer.total_steps)
+        random_actions = random_legal_actions(rng, mask, algo.num_envs, n_actions)
         legal = None if mask is None else torch.as_tensor(mask, device=device)
         greedy = q_network.act(torch.as_tensor(obs, device=device), legal)
-        actions = np.where(rng.random(a.num_envs) < epsilon, random_actions, greedy.cpu().numpy())
+        actions = np.where(rng.random(algo.num_envs) < epsilon, random_actions, greedy.cpu().numpy())
 
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
         run.record(info, rewards)
@@ -124,17 +124,17 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
         # A time limit is not the end of the task: only `terminated` stops the bootstrap.
         buffer.add(obs, real_next_obs, actions, rewards, terminated, next_mask)
         obs, mask = next_obs, next_mask
-        run.step += a.num_envs
+        run.step += algo.num_envs
 
         # 3. Learn from a random minibatch of the past, every train_frequency steps.
-        if run.step > learning_starts and (run.step // a.num_envs) % a.train_frequency == 0:
-            for _ in range(a.gradient_steps):
+        if run.step > learning_starts and (run.step // algo.num_envs) % algo.train_frequency == 0:
+            for _ in range(algo.gradient_steps):
                 b_obs, b_actions, b_rewards, b_next_obs, b_terminated, b_next_masks = buffer.sample(
-                    a.batch_size, device
+                    algo.batch_size, device
                 )
                 with torch.no_grad():
                     target_q = masked(target_network(b_next_obs), b_next_masks)
-                    if a.double_dqn:  # Q picks the next action, the target network values it: less overestimation
+                    if algo.double_dqn:  # Q picks the next action, the target network values it: less overestimation
                         next_actions = masked(q_network(b_next_obs), b_next_masks).argmax(dim=1, keepdim=True)
                         next_q = target_q.gather(1, next_actions).squeeze(1)
                     else:
@@ -142,25 +142,25 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                     next_q = torch.where(b_terminated.bool(), 0.0, next_q)  # an ended game has no future
                     td_target = b_rewards + discount * next_q
                 q = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
-                loss = F.smooth_l1_loss(q, td_target) if a.loss == "huber" else F.mse_loss(q, td_target)
+                loss = F.smooth_l1_loss(q, td_target) if algo.loss == "huber" else F.mse_loss(q, td_target)
                 run.check_update(loss)  # nan or inf: the run stops (see training_run.py)
 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if a.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(q_network.parameters(), a.max_grad_norm)
+                if algo.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(q_network.parameters(), algo.max_grad_norm)
                 optimizer.step()
                 updates += 1
                 losses.append(loss.item())
                 q_values.append(q.mean().item())
 
                 # 4. The target network follows Q slowly (tau < 1) or jumps to it (tau = 1).
-                if updates % a.target_update_frequency == 0:
+                if updates % algo.target_update_frequency == 0:
                     with torch.no_grad():
                         for target, online in zip(target_network.parameters(), q_network.parameters(), strict=True):
-                            target.lerp_(online, a.tau)
+                            target.lerp_(online, algo.tau)
 
-        if run.step % cfg.logger.log_every_n_steps < a.num_envs:  # the first step past each multiple
+        if run.step % cfg.logger.log_every_n_steps < algo.num_envs:  # the first step past each multiple
             values = {"epsilon": epsilon}
             if losses:
                 values |= {"td_loss": float(np.mean(losses)), "q_value": float(np.mean(q_values))}

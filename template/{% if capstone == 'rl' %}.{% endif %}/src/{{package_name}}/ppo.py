@@ -18,41 +18,41 @@ from .training_run import TrainingRun
 
 
 def train(cfg: DictConfig, run: TrainingRun) -> None:
-    a = cfg.algo
+    algo = cfg.algo
     device = run.device
-    envs = make_envs(cfg.env, a.num_envs)
+    envs = make_envs(cfg.env, algo.num_envs)
     obs_shape, n_actions = envs.single_observation_space.shape, envs.single_action_space.n
-    agent = build_network(a, cfg.env, obs_shape, n_actions).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=a.lr, eps=1e-5)
+    agent = build_network(algo, cfg.env, obs_shape, n_actions).to(device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=algo.lr, eps=1e-5)
     run.restore(model=agent, optimizer=optimizer)
 
-    batch_size = a.num_envs * a.rollout_steps
-    minibatch_size = batch_size // a.minibatches
+    batch_size = algo.num_envs * algo.rollout_steps
+    minibatch_size = batch_size // algo.minibatches
     iterations = -(-cfg.trainer.total_steps // batch_size)  # rounded up: at least total_steps steps
     # Zero-sum games in turns (Connect Four self-play): the next state is the opponent's, whose
     # gain is our loss, so the future value enters with a minus sign.
-    discount = -a.gamma if cfg.env.turn_based else a.gamma
+    discount = -algo.gamma if cfg.env.turn_based else algo.gamma
 
     # The rollout: one row per step, one column per environment.
-    obs = torch.zeros((a.rollout_steps, a.num_envs, *obs_shape), dtype=torch_dtype(envs), device=device)
-    masks = torch.ones((a.rollout_steps, a.num_envs, n_actions), dtype=torch.bool, device=device)
-    actions = torch.zeros((a.rollout_steps, a.num_envs), dtype=torch.long, device=device)
-    logprobs = torch.zeros((a.rollout_steps, a.num_envs), device=device)
-    rewards = torch.zeros((a.rollout_steps, a.num_envs), device=device)
-    dones = torch.zeros((a.rollout_steps, a.num_envs), device=device)
-    values = torch.zeros((a.rollout_steps, a.num_envs), device=device)
+    obs = torch.zeros((algo.rollout_steps, algo.num_envs, *obs_shape), dtype=torch_dtype(envs), device=device)
+    masks = torch.ones((algo.rollout_steps, algo.num_envs, n_actions), dtype=torch.bool, device=device)
+    actions = torch.zeros((algo.rollout_steps, algo.num_envs), dtype=torch.long, device=device)
+    logprobs = torch.zeros((algo.rollout_steps, algo.num_envs), device=device)
+    rewards = torch.zeros((algo.rollout_steps, algo.num_envs), device=device)
+    dones = torch.zeros((algo.rollout_steps, algo.num_envs), device=device)
+    values = torch.zeros((algo.rollout_steps, algo.num_envs), device=device)
 
     next_obs, info = envs.reset(seed=run.env_seed)
     next_obs = torch.as_tensor(next_obs, device=device)
-    next_mask = mask_tensor(info, a.num_envs, n_actions, device)
-    next_done = torch.zeros(a.num_envs, device=device)
+    next_mask = mask_tensor(info, algo.num_envs, n_actions, device)
+    next_done = torch.zeros(algo.num_envs, device=device)
 
     for iteration in range(run.step // batch_size + 1, iterations + 1):
-        if a.anneal_lr:  # the learning rate falls linearly to zero over the run
-            optimizer.param_groups[0]["lr"] = a.lr * (1.0 - (iteration - 1) / iterations)
+        if algo.anneal_lr:  # the learning rate falls linearly to zero over the run
+            optimizer.param_groups[0]["lr"] = algo.lr * (1.0 - (iteration - 1) / iterations)
 
         # 1. Play: the policy acts, the environments answer.
-        for t in range(a.rollout_steps):
+        for t in range(algo.rollout_steps):
             obs[t], masks[t], dones[t] = next_obs, next_mask, next_done
             with torch.no_grad():
                 action, logprob, _, value = agent.action_and_value(next_obs, next_mask)
@@ -68,7 +68,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                     reward[torch.as_tensor(cut, device=device)] += discount * agent.value(final_obs)
             rewards[t] = reward
             next_obs = torch.as_tensor(next_obs, device=device)
-            next_mask = mask_tensor(info, a.num_envs, n_actions, device)
+            next_mask = mask_tensor(info, algo.num_envs, n_actions, device)
             next_done = torch.as_tensor(terminated | truncated, dtype=torch.float32, device=device)
         run.step += batch_size
 
@@ -76,12 +76,12 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
         with torch.no_grad():
             next_value = agent.value(next_obs)
             advantages = torch.zeros_like(rewards)
-            last = torch.zeros(a.num_envs, device=device)
-            for t in reversed(range(a.rollout_steps)):
-                not_done = 1.0 - (next_done if t == a.rollout_steps - 1 else dones[t + 1])
-                following = next_value if t == a.rollout_steps - 1 else values[t + 1]
+            last = torch.zeros(algo.num_envs, device=device)
+            for t in reversed(range(algo.rollout_steps)):
+                not_done = 1.0 - (next_done if t == algo.rollout_steps - 1 else dones[t + 1])
+                following = next_value if t == algo.rollout_steps - 1 else values[t + 1]
                 delta = rewards[t] + discount * following * not_done - values[t]
-                last = delta + discount * a.gae_lambda * not_done * last
+                last = delta + discount * algo.gae_lambda * not_done * last
                 advantages[t] = last
             returns = advantages + values
 
@@ -89,7 +89,7 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
         b_obs, b_masks = obs.flatten(0, 1), masks.flatten(0, 1)
         b_actions, b_logprobs = actions.flatten(), logprobs.flatten()
         b_advantages, b_returns, b_values = advantages.flatten(), returns.flatten(), values.flatten()
-        for _epoch in range(a.update_epochs):
+        for _epoch in range(algo.update_epochs):
             order = torch.randperm(batch_size, device=device)
             for start in range(0, batch_size - minibatch_size + 1, minibatch_size):
                 mb = order[start : start + minibatch_size]
@@ -98,30 +98,30 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
                 ratio = log_ratio.exp()  # new policy / policy that played, for the actions played
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()  # how far the policy moved (Schulman's k3)
-                    clip_fraction = ((ratio - 1.0).abs() > a.clip_coef).float().mean()
+                    clip_fraction = ((ratio - 1.0).abs() > algo.clip_coef).float().mean()
 
                 mb_advantages = b_advantages[mb]
-                if a.norm_adv:
+                if algo.norm_adv:
                     mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
                 # The clipped objective: no gain from moving the ratio beyond 1 +- clip_coef.
                 pg_loss = torch.max(
-                    -mb_advantages * ratio, -mb_advantages * ratio.clamp(1 - a.clip_coef, 1 + a.clip_coef)
+                    -mb_advantages * ratio, -mb_advantages * ratio.clamp(1 - algo.clip_coef, 1 + algo.clip_coef)
                 ).mean()
-                if a.clip_vloss:  # the value estimate may move at most clip_coef from the one that played
-                    v_clipped = b_values[mb] + (new_value - b_values[mb]).clamp(-a.clip_coef, a.clip_coef)
+                if algo.clip_vloss:  # the value estimate may move at most clip_coef from the one that played
+                    v_clipped = b_values[mb] + (new_value - b_values[mb]).clamp(-algo.clip_coef, algo.clip_coef)
                     v_loss = 0.5 * torch.max((new_value - b_returns[mb]) ** 2, (v_clipped - b_returns[mb]) ** 2).mean()
                 else:
                     v_loss = 0.5 * ((new_value - b_returns[mb]) ** 2).mean()
                 entropy_loss = entropy.mean()
-                loss = pg_loss - a.ent_coef * entropy_loss + a.vf_coef * v_loss
+                loss = pg_loss - algo.ent_coef * entropy_loss + algo.vf_coef * v_loss
                 run.check_update(loss, new_value)  # nan, or the critic's estimates beyond any possible return
 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if a.max_grad_norm:  # null: no clipping
-                    nn.utils.clip_grad_norm_(agent.parameters(), a.max_grad_norm)
+                if algo.max_grad_norm:  # null: no clipping
+                    nn.utils.clip_grad_norm_(agent.parameters(), algo.max_grad_norm)
                 optimizer.step()
-            if a.target_kl is not None and approx_kl > a.target_kl:
+            if algo.target_kl is not None and approx_kl > algo.target_kl:
                 break  # the policy moved far enough for this rollout
 
         explained = 1 - (b_returns - b_values).var() / b_returns.var().clamp_min(1e-8)

@@ -17,42 +17,47 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import runtime
-from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .envs import finished_episodes
 from .errors import UserError, check_number
 from .play import evaluate_policy
-from .tracking import Tracker, check_logger
+from .run_folder import RunFolder, changed_settings, refuse_resume
+from .tracking import check_logger
 
 log = logging.getLogger(__name__)
 CAPSTONE = "rl"
 DIVERGED_ADVICE = "lower algo.lr and train again"  # a diverged run (check_update): what to change
+# Settings a resumed run may change besides run_folder.RESUMABLE_CHANGES: how long it trains (the
+# schedules then stretch: see the README), how it evaluates, and whether DQN saves its replay buffer.
+ALSO_RESUMABLE = (
+    "trainer.total_steps",
+    "trainer.eval_every",
+    "trainer.eval_episodes",
+    "trainer.stop_at",
+    "algo.save_replay_buffer",
+)
 
 
-class TrainingRun:
+class TrainingRun(RunFolder):
+    """One run of an algorithm: its place (device, seeds), its progress, its evaluations and its folder.
+
+    The folder's rules (config.yaml and metrics.csv, best.pt and last.pt, what a resumed run may
+    change) are run_folder.py's, the same as the supervised capstones follow.
+    """
+
     def __init__(self, cfg: DictConfig, run_dir: str | Path):
-        self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.checkpoints = self.run_dir / "checkpoints"
         check_settings(cfg)
         check_logger(cfg)  # logger=wandb: the wandb package and mode, before any step
+        super().__init__(cfg, run_dir, CAPSTONE, monitor=cfg.env.monitor, mode="max")
 
         # Small networks: the thread count decides the speed (trainer.threads in configs/train.yaml).
         runtime.set_cpu_threads(cfg.trainer.threads)
         self.device = runtime.pick_device(cfg.trainer.device)
         runtime.seed_everything(cfg.seed)
-
-        self.resumed: dict | None = None
-        if cfg.resume not in (None, False):
-            path = find_checkpoint(cfg.resume)
-            self.resumed = load_checkpoint(path, CAPSTONE)
-            check_resumable(self.resumed, cfg, path)
+        if self.load_resumed(lambda state, path: check_resumable(state, cfg, path)):
             runtime.set_rng_state(self.resumed["rng"])
-            log.info("Resuming %s at step %d", path, self.resumed["step"])
-        self.step = self.resumed["step"] if self.resumed else 0  # environment steps, summed over the copies
-        self.best = self.resumed["best"] if self.resumed else -math.inf
+            log.info("Resuming %s at step %d", self.resumed_from, self.step)  # environment steps, all copies summed
         self.solved = False
 
-        self._metrics: Tracker | None = None  # opened at the first row: see `metrics`
         every = cfg.trainer.eval_every
         self.next_eval = (self.step // every + 1) * every
         self.returns: list[float] = []  # episodes finished since the last log row
@@ -68,30 +73,8 @@ class TrainingRun:
 
     def __exit__(self, *exc):
         self.stop_request.__exit__(*exc)
-        if exc[0] is not None:
-            return
-        if self._metrics is not None:
-            self._metrics.finish(self.checkpoints / "best.pt")  # logger=wandb: best.pt as an artifact, then the end
-        minutes = (time.perf_counter() - self.started) / 60
-        if self.stop_request.requested:  # Ctrl-C: what continues the run (train.py then exits with 130)
-            log.info(f"Stopped at step {self.step} after {minutes:.1f} min; saved {self.checkpoints / 'last.pt'}.")
-            log.info(f"Continue with: {runtime.continue_command('python train.py', self.run_dir)}")
-        elif (self.checkpoints / "best.pt").exists():  # the same lines as the supervised capstones
-            log.info(
-                f"Done in {minutes:.1f} min: best {self.cfg.env.monitor}={self.best:.4g}. Run folder: {self.run_dir}\n"
-                f"Next: python evaluate.py ckpt={self.checkpoints / 'best.pt'}"
-            )
-
-    @property
-    def metrics(self) -> Tracker:
-        """metrics.csv (and with logger=wandb the same rows on W&B: tracking.py), with config.yaml beside
-        it. Both are written only once training is under way, so that a resume refused by `restore`
-        leaves the run folder as it was."""
-        if self._metrics is None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
-            self._metrics = Tracker(self.cfg, self.run_dir, resume_step=self.step if self.resumed else None)
-        return self._metrics
+        if exc[0] is None:
+            self.finish(self.started, stopped=self.stop_request.requested)
 
     @property
     def env_seed(self) -> int:
@@ -131,7 +114,7 @@ class TrainingRun:
             row["train/episodes"] = len(self.returns)
         self.returns, self.lengths = [], []
         self.clock, self.clock_step = now, self.step
-        self.metrics.log(row)
+        self.log_row(row)
 
     def check_update(self, loss: torch.Tensor, values: torch.Tensor | None = None) -> None:
         """Stop a diverged run, before its checkpoints are overwritten: a loss of nan or inf, or
@@ -180,7 +163,7 @@ class TrainingRun:
             self.next_eval = (self.step // self.cfg.trainer.eval_every + 1) * self.cfg.trainer.eval_every
         elif self.stop_request.requested:
             self.check_weights(network)
-            self.save("last.pt", state())
+            self.save("last.pt", self.checkpoint(state()))
         return out_of_steps or self.solved or self.stop_request.requested
 
     def evaluate(self, network: torch.nn.Module, state: Callable[[], dict]) -> dict[str, float]:
@@ -188,34 +171,28 @@ class TrainingRun:
         network.eval()
         metrics = evaluate_policy(network, self.cfg.env, self.cfg.trainer.eval_episodes, seed=10**6 + self.step)
         network.train()
-        monitored = metrics[self.cfg.env.monitor]
-        self.metrics.log({"step": self.step, **metrics})
-        saved = state()
-        if monitored > self.best:
-            self.best = monitored
-            self.save("best.pt", saved)
-        self.save("last.pt", saved)
+        monitored = metrics[self.monitor]
+        self.log_row({"step": self.step, **metrics})
+        self.keep(monitored, self.checkpoint(state()))
         target = self.cfg.trainer.stop_at
         self.solved = target is not None and monitored >= target
         shown = "  ".join(f"{k.removeprefix('val/')} {v:.3g}" for k, v in metrics.items())
         log.info("step %d  eval: %s%s", self.step, shown, "  (solved)" if self.solved else "")
         return metrics
 
-    def save(self, name: str, state: dict) -> None:
-        checkpoint = {
-            "capstone": CAPSTONE,
+    def checkpoint(self, state: dict) -> dict:
+        """`state` and what it was trained with (run_folder.py adds the capstone, step and best value)."""
+        return {
             "algo": self.cfg.algo.name,
             "env": self.cfg.env.id,
-            "step": self.step,
-            "best": self.best,
             "rng": runtime.rng_state(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             **state,
         }
-        save_checkpoint(checkpoint, self.checkpoints / name)
 
     def summary(self) -> dict[str, float]:
-        best = {"best": self.best, f"best/{self.cfg.env.monitor}": self.best}
+        best = -math.inf if self.best is None else self.best  # -inf: never evaluated, the worst for a sweep
+        best = {"best": best, f"best/{self.monitor}": best}
         return {"step": self.step, **best, "solved": self.solved, "stopped": self.stop_request.requested}
 
 
@@ -257,8 +234,12 @@ def check_settings(cfg: DictConfig) -> None:
 
 
 def check_resumable(saved: dict, cfg: DictConfig, path: Path) -> None:
+    """A resumed run continues the same experiment: it may train longer or evaluate differently, nothing more."""
     if saved.get("algo") != cfg.algo.name or saved.get("env") != cfg.env.id:
         raise UserError(
             f"{path} trained algo={saved.get('algo')} on {saved.get('env')}, but this run is algo={cfg.algo.name} "
             f"on {cfg.env.id}; resume with the same algo and env, or start a new run."
         )
+    changed = changed_settings(saved["config"], cfg, ALSO_RESUMABLE)
+    if changed:
+        refuse_resume(path, changed)

@@ -13,12 +13,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from . import distributed, runtime
-from .batches import InMemoryBatches
+from .batches import InMemoryBatches, make_batches, training_splits
 from .data import load_splits
-from .loop import add_to, make_batches, step_budget, training_splits
 from .model import build_model
 from .optim import build_optimizer, build_scheduler
+from .settings import step_budget
 from .task import CAPSTONE, Task
+from .training_run import add_to
 
 
 class CapstoneModule(pl.LightningModule):
@@ -38,7 +39,8 @@ class CapstoneModule(pl.LightningModule):
         return len(self.trainer.datamodule.train_batches)
 
     def training_step(self, batch, batch_idx):
-        loss, stats = self.task.loss(self.model, batch)
+        inputs, targets = batch
+        loss, stats = self.task.loss(self.model(inputs), targets)
         add_to(self.train_totals, stats)
         # "step" and "epoch" name the row of metrics.csv, counted as loop.py counts them.
         lr = self.lr_schedulers().get_last_lr()[0]
@@ -48,7 +50,8 @@ class CapstoneModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        _, stats = self.task.loss(self.model, batch)
+        inputs, targets = batch
+        _, stats = self.task.loss(self.model(inputs), targets)
         add_to(self.val_totals, stats)
 
     def on_validation_epoch_end(self):

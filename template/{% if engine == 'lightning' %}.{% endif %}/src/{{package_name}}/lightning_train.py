@@ -32,7 +32,8 @@ from . import distributed, runtime
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .errors import UserError
 from .lightning_module import CapstoneData, CapstoneModule
-from .loop import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, count_training_data, step_budget
+from .loop import count_training_data
+from .settings import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, step_budget
 from .task import CAPSTONE, Task
 from .tracking import Tracker, check_logger
 
@@ -46,7 +47,7 @@ warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and i
 
 class LightningChatter(logging.Filter):
     """Lightning's notes of every run that tell a learner nothing about theirs: the devices it did not
-    find, an advertisement, and its own words for the end of a run, which train_on says itself. Its
+    find, an advertisement, and its own words for the end of a run, which fit_in_this_process says itself. Its
     warnings are Python warnings and pass, and so do its other notes ("GPU available: True ...")."""
 
     NOTES = ("GPU available: False", "TPU available: False", "💡 Tip:", "`Trainer.fit` stopped:")
@@ -69,10 +70,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     check_settings(cfg)
     check_logger(cfg)  # logger=wandb: the wandb package and mode, before any work
     with distributed.process_group(cfg.trainer) as device:
-        return train_on(device, cfg, Path(run_dir))
+        return fit_in_this_process(device, cfg, Path(run_dir))
 
 
-def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def fit_in_this_process(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """The whole run, in this process, on `device`."""
     checkpoints = run_dir / "checkpoints"
     rank, world_size = distributed.rank(), distributed.world_size()
@@ -101,10 +102,7 @@ def train_on(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, 
                 f"{ckpt_path} was written by the plain PyTorch loop, which cannot be resumed with Lightning; "
                 "start a new run (evaluate.py reads it as it is)."
             )
-        saved_world_size = state.get("world_size", 1)
-        check_resumable(
-            state["config"], cfg, ckpt_path, steps_per_epoch, state["steps_per_epoch"], saved_world_size, world_size
-        )
+        check_resumable(state, cfg, ckpt_path, steps_per_epoch, world_size)
         step = state["step"]
         waited = callback_state(state, "EarlyStopping").get("wait_count", 0)
         if cfg.trainer.early_stopping_patience and waited >= cfg.trainer.early_stopping_patience:
