@@ -42,7 +42,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         repo = render(Path(tmp) / "repo", "camvid")
-        (metrics_csv,) = import_rendered(repo, "camvid_segmentation", "metrics_csv")
+        (metrics_csv,) = import_rendered(repo, "camvid_segmentation", "plumbing.metrics_csv")
         print(f"{recipe}: {args.repeats} run(s) of python train.py", flush=True)
         seconds, final, best = [], [], []
         for index in range(args.repeats):

@@ -27,14 +27,14 @@ VARIANTS = [
 
 def images_per_second(parts, cfg, batches, warmup: int) -> float:
     """Median training images per second over `batches`, after `warmup` untimed steps."""
-    model_module, optim, runtime, task_module = parts
+    model_module, optim, mixed_precision, task_module = parts
     torch.manual_seed(0)
     model = model_module.build_model(cfg.model).train()
     optimizer = optim.build_optimizer(cfg.optim, model)
     task = task_module.Task.from_config(cfg)
-    dtype = runtime.autocast_dtype(cfg.trainer.precision, torch.device("cpu"))
+    dtype = mixed_precision.autocast_dtype(cfg.trainer.precision, torch.device("cpu"))
     seconds = median_step_seconds(
-        model, optimizer, task, batches, warmup, lambda: runtime.autocast(torch.device("cpu"), dtype)
+        model, optimizer, task, batches, warmup, lambda: mixed_precision.autocast(torch.device("cpu"), dtype)
     )
     return len(batches[0][0]) / seconds
 
@@ -52,7 +52,7 @@ def main() -> None:
     repo = render(tmp / "repo", "camvid")
     root = linked_data_root(args.data_root, tmp / "data")
     data, batches_module, *parts = import_rendered(
-        repo, "camvid_segmentation", "data", "batches", "model", "optim", "runtime", "task"
+        repo, "camvid_segmentation", "data", "batches", "model", "optim", "plumbing.mixed_precision", "task"
     )
     configs = {label: compose_train(repo, [f"data.root={root}", *extra, *args.overrides]) for label, extra in VARIANTS}
     first = next(iter(configs.values()))

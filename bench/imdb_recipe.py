@@ -47,7 +47,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         repo = render(Path(tmp) / "repo", "imdb")
-        (metrics_csv,) = import_rendered(repo, "imdb_sentiment", "metrics_csv")
+        (metrics_csv,) = import_rendered(repo, "imdb_sentiment", "plumbing.metrics_csv")
         with tarfile.open(args.archive) as tar:
             tar.extractall(Path(tmp) / "reviews", filter="data")  # read-only from here on
         print(f"{recipe}: {args.repeats} run(s) of python train.py, cold token cache", flush=True)

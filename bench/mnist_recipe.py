@@ -21,7 +21,7 @@ from common import DEFAULT_MNIST, import_rendered, render, train_once
 
 def val_accuracies(repo: Path, metrics_csv: Path) -> list[float]:
     """val/acc after each epoch, read with the rendered project's own metrics.csv reader."""
-    (metrics,) = import_rendered(repo, "mnist_digits", "metrics_csv")
+    (metrics,) = import_rendered(repo, "mnist_digits", "plumbing.metrics_csv")
     return [row["val/acc"] for row in metrics.read_metrics(metrics_csv) if "val/acc" in row]
 
 

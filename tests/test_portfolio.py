@@ -72,7 +72,7 @@ def test_evaluate_fills_the_readme_results_and_a_second_run_replaces_them(projec
     package("evaluation").evaluate_checkpoint(no_report)  # report=false: the README stays as it is
     assert readme.read_bytes() == rendered and not (repo / "results").exists()
     (run / "metrics.json").unlink()
-    with pytest.raises(package("errors").UserError, match=r"^report=yes must be auto, true or false\.$"):
+    with pytest.raises(package("plumbing.errors").UserError, match=r"^report=yes must be auto, true or false\.$"):
         package("evaluation").evaluate_checkpoint(wrong)
     assert not (run / "metrics.json").exists()  # said before the evaluation, not after it
 
@@ -134,7 +134,7 @@ def test_evaluate_fills_the_readme_results_and_a_second_run_replaces_them(projec
             package("evaluation").evaluate_checkpoint(compose("eval", overrides=[f"ckpt={real}", *fast]))
     else:  # a real test split needs the real download: the step after evaluation, for a run that had it
         real = run
-        package("report").report_evaluation(run, run / "checkpoints/best.pt", "auto", smoke=None)
+        package("plumbing.report").report_evaluation(run, run / "checkpoints/best.pt", "auto", smoke=None)
     section = outside_and_inside(readme.read_bytes())[1].decode()
     assert f"`{real.relative_to(repo).as_posix()}` (checkpoint `best.pt`" in section
     assert "smoke" not in section and "These figures come from" not in section
@@ -144,7 +144,7 @@ def test_evaluate_fills_the_readme_results_and_a_second_run_replaces_them(projec
     readme.write_bytes(no_markers)
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        assert package("report").update_readme(run, run / "checkpoints/best.pt") is None
+        assert package("plumbing.report").update_readme(run, run / "checkpoints/best.pt") is None
     assert readme.read_bytes() == no_markers
     assert [r.levelname for r in caplog.records if "results:start" in r.getMessage()] == ["WARNING"]
 
@@ -154,7 +154,7 @@ def test_a_run_outside_the_project_leaves_every_readme_alone(rendered, tmp_path)
     repo = rendered("mnist")
     sys.path.insert(0, str(repo / "src"))
     try:
-        report = importlib.import_module("mnist_digits.report")
+        report = importlib.import_module("mnist_digits.plumbing.report")
         run = tmp_path / "run"
         run.mkdir()
         (run / "metrics.json").write_text('{"test/acc": 0.5, "step": 3}')

@@ -50,11 +50,14 @@ SUPERVISED_FILES = COMMON_FILES | {
     "configs/debug/profile.yaml",
     "tests/test_download.py",
 }
-SUPERVISED_MODULES = "__init__ batches checkpoint curves data distributed download errors evaluation files fixtures"
-SUPERVISED_MODULES += " loop metrics_csv model optim overrides plots report run_folder runtime settings sweep task tracking"
-SUPERVISED_MODULES += " training_run"
-RL_MODULES = "__init__ checkpoint connect_four dqn envs errors evaluation files gif metrics_csv networks play plots ppo"
-RL_MODULES += " overrides report run_folder runtime sweep tracking training training_run"
+# The lesson at the top of src/<package>/; the plumbing of every run one level down, in plumbing/.
+SUPERVISED_MODULES = "__init__ batches curves data evaluation fixtures loop model optim plots task"
+PLUMBING = "plumbing/__init__ plumbing/checkpoint plumbing/errors plumbing/files plumbing/metrics_csv"
+PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/runtime plumbing/sweep plumbing/tracking"
+SUPERVISED_MODULES += f" {PLUMBING} plumbing/distributed plumbing/download plumbing/mixed_precision plumbing/settings"
+SUPERVISED_MODULES += " plumbing/training_run"
+RL_MODULES = "__init__ connect_four dqn envs evaluation gif networks play plots ppo training"
+RL_MODULES += f" {PLUMBING} plumbing/training_run"
 
 
 def package_files(package: str, modules: str) -> set[str]:
@@ -66,7 +69,7 @@ FILES = {
     | package_files("mnist_digits", SUPERVISED_MODULES)
     | {"configs/data/mnist.yaml", "configs/model/cnn.yaml", "configs/model/mlp.yaml", "tests/test_mnist_data.py"},
     "camvid": SUPERVISED_FILES
-    | package_files("camvid_segmentation", f"{SUPERVISED_MODULES} archive augment classes prediction")
+    | package_files("camvid_segmentation", f"{SUPERVISED_MODULES} plumbing/archive augment classes prediction")
     | {
         "src/camvid_segmentation/camvid_manifest.tsv",
         "predict.py",
@@ -78,7 +81,7 @@ FILES = {
         "tests/test_predict.py",
     },
     "imdb": SUPERVISED_FILES
-    | package_files("imdb_sentiment", f"{SUPERVISED_MODULES} archive movies predict text")
+    | package_files("imdb_sentiment", f"{SUPERVISED_MODULES} plumbing/archive movies predict text")
     | {
         "predict.py",
         "configs/data/imdb.yaml",
@@ -206,6 +209,60 @@ def test_the_rendered_repo_is_lint_clean(capstone_repo):
             [sys.executable, "-m", "ruff", *command, "--no-cache", "."], cwd=repo, capture_output=True, text=True
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What vulture cannot see being used: methods and attributes that PyTorch, Lightning, Hydra, Gymnasium
+# or http.server call by name, and arguments that their callback signatures require.
+CALLED_BY_NAME = [
+    "forward",  # nn.Module.__call__
+    "training_step",  # Lightning's LightningModule and LightningDataModule
+    "validation_step",
+    "on_validation_epoch_end",
+    "configure_optimizers",
+    "on_save_checkpoint",
+    "on_load_checkpoint",
+    "setup",
+    "train_dataloader",
+    "val_dataloader",
+    "on_train_batch_end",  # Lightning callbacks
+    "on_train_batch_start",
+    "on_validation_end",
+    "should_stop",
+    "FILE_EXTENSION",
+    "version",  # Lightning's Logger
+    "save_dir",
+    "log_hyperparams",
+    "log_metrics",
+    "SweepSummary",  # Hydra callbacks, named in configs/train.yaml
+    "OptunaStorageFolder",
+    "on_multirun_start",
+    "on_multirun_end",
+    "metadata",  # Gymnasium's vector environment
+    "observation_space",
+    "close_connection",  # http.server, in the download tests' local server
+    "log_message",
+    "linkname",  # tarfile.TarInfo, in a test's crafted archive
+    "interrupted",  # runtime.StopRequest: the Lightning engine reads it
+]
+SIGNATURE_ARGUMENTS = ["signum", "frame", "kwargs", "traceback", "batch_idx", "pl_module", "stage", "storage_options"]
+
+
+def unused_code(repo: Path) -> str:
+    """vulture's report of unused functions, classes, methods, variables and imports in a render ("" for none)."""
+    python_files = [str(path.relative_to(repo)) for path in repo.glob("*.py")]
+    ignored = ",".join(CALLED_BY_NAME + SIGNATURE_ARGUMENTS)
+    command = [sys.executable, "-m", "vulture", "src", "tests", *python_files, "--min-confidence", "60"]
+    result = subprocess.run([*command, "--ignore-names", ignored], cwd=repo, capture_output=True, text=True)
+    return result.stdout + result.stderr if result.returncode else ""
+
+
+def test_a_render_has_no_unused_code(capstone_repo):
+    _, repo = capstone_repo
+    assert not unused_code(repo)
+
+
+def test_a_lightning_render_has_no_unused_code(rendered):
+    assert not unused_code(rendered("mnist", engine="lightning"))
 
 
 def test_the_answers_file_records_the_answers_for_copier_update(mnist_repo):

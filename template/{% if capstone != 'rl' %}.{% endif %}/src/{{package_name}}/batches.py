@@ -6,7 +6,7 @@ import torch
 from omegaconf import DictConfig
 
 from .data import train_transform
-from .errors import UserError
+from .plumbing.errors import UserError
 
 Batch = tuple[torch.Tensor, ...]
 

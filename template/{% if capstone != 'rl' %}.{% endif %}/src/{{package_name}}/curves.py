@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .metrics_csv import read_metrics
+from .plumbing.metrics_csv import read_metrics
 
 
 def plot_training_curves(metrics_csv: str | Path, out: str | Path) -> Path:

@@ -4,19 +4,19 @@ import json
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import runtime
 from .batches import InMemoryBatches
-from .checkpoint import load_checkpoint, resolve_checkpoint
 from .curves import plot_training_curves
 from .data import load_test
-from .errors import UserError, check_number
-from .files import write_text
 from .loop import evaluate
 from .model import build_model
 from .plots import plot_test_predictions
-from .report import check_report, report_evaluation
+from .plumbing import mixed_precision, runtime
+from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.errors import UserError, check_number
+from .plumbing.files import write_text
+from .plumbing.report import check_report, report_evaluation
+from .plumbing.tracking import log_evaluation
 from .task import CAPSTONE, Task
-from .tracking import log_evaluation
 
 # What a results section filled from a smoke run says first (evaluate.py report=true).
 SMOKE = "These figures come from the tiny fixture data of a smoke run, not the real test split."
@@ -36,7 +36,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         data_cfg.root = cfg.data.root
 
     device = runtime.pick_device(cfg.device)
-    amp_dtype = runtime.autocast_dtype(trained.trainer.precision, device)  # as validation computed it
+    amp_dtype = mixed_precision.autocast_dtype(trained.trainer.precision, device)  # as validation computed it
     model = build_model(trained.model)
     model.load_state_dict(state["model"])
     model.to(device).eval()
@@ -49,7 +49,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     written = json.dumps({**metrics, "checkpoint": str(path), "step": state["step"]}, indent=2)
     write_text(run_dir / "metrics.json", written, "test metrics", elsewhere="a copy of the run folder")
     if cfg.plots:
-        with runtime.autocast(device, amp_dtype):
+        with mixed_precision.autocast(device, amp_dtype):
             plot_test_predictions(model, test_batches, run_dir, data_cfg)
         if (run_dir / "metrics.csv").exists():
             plot_training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")

@@ -5,12 +5,12 @@
 
 `train` below is the whole lesson. What every real run needs besides (resuming, metrics.csv and
 W&B, checkpoints, Ctrl-C, the progress bar, the profiler) is the `run` object's job
-(training_run.py): loop.py calls it at a few points and never hides a line of the lesson behind it.
+(plumbing/training_run.py): loop.py calls it at a few points and never hides a line of the lesson behind it.
 
 With trainer=ddp, torchrun starts this loop in several processes (one per GPU) that train one
 model together: each takes its share of every batch, DistributedDataParallel averages their
 gradients, and only rank 0 writes the run folder. The lines marked "DDP" are all it takes;
-distributed.py holds the rest.
+plumbing/distributed.py holds the rest.
 
 Everything specific to this capstone comes from four neighbours: `data` (the tensors),
 `model` (the network), `task` (loss and metrics) and `optim` (optimizer and schedule).
@@ -22,13 +22,13 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from . import distributed, runtime
 from .batches import make_batches, training_splits
 from .data import load_splits
 from .model import build_model
 from .optim import build_optimizer, build_scheduler
+from .plumbing import distributed, mixed_precision
+from .plumbing.training_run import TrainingRun, add_to
 from .task import Task
-from .training_run import TrainingRun, add_to
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
@@ -91,7 +91,7 @@ def evaluate(model, batches, task, device, amp_dtype=None, *, across_processes=F
     model.eval()
     totals: dict[str, torch.Tensor] = {}
     for inputs, targets in batches:
-        with runtime.autocast(device, amp_dtype):
+        with mixed_precision.autocast(device, amp_dtype):
             _, stats = task.loss(model(inputs), targets)
         add_to(totals, stats)
     model.train(was_training)

@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .errors import UserError
+from .plumbing.errors import UserError
 
 
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:

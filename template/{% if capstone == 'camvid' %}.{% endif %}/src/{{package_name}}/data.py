@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .archive import extract_folder
 from .augment import joint_augmentation
 from .classes import CLASSES, VOID
-from .download import download
-from .errors import UserError
-from .files import DiskError, explained, write_cache
 from .fixtures import write_fake_camvid
+from .plumbing.archive import extract_folder
+from .plumbing.download import download
+from .plumbing.errors import UserError
+from .plumbing.files import DiskError, explained, write_cache
 
 SPLITS = ("train", "val", "test")
 MANIFEST = Path(__file__).with_name("camvid_manifest.tsv")

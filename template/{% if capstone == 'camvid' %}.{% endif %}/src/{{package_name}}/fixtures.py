@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .classes import NUM_CLASSES, PALETTE, VOID
-from .files import atomic_write
+from .plumbing.files import atomic_write
 
 COUNTS = {"train": 24, "val": 8, "test": 8}
 # The drive of each fake frame, in order, as in SegNet's split: train/ holds frames of three drives

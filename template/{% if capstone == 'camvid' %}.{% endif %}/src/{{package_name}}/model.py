@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .classes import NUM_CLASSES
-from .errors import UserError
+from .plumbing.errors import UserError
 
 # Mean and standard deviation of the CamVid training pixels per channel (RGB, 0..255 scale).
 MEAN = (105.0, 108.4, 110.3)

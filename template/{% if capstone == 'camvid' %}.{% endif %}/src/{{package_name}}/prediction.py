@@ -9,12 +9,12 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from . import runtime
-from .checkpoint import load_checkpoint, resolve_checkpoint
 from .classes import CLASSES, PALETTE, VOID, overlay
-from .errors import UserError
-from .files import atomic_write, explained, make_folder
 from .model import build_model
+from .plumbing import runtime
+from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.errors import UserError
+from .plumbing.files import atomic_write, explained, make_folder
 from .task import CAPSTONE
 
 CAMVID_HEIGHT = 360  # the photos the model learnt from are 360 pixels high (at data.size=null)

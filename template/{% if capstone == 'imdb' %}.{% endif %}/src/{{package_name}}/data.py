@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
-from .archive import extract_reviews
-from .download import download
-from .errors import UserError
-from .files import explained, write_cache
 from .fixtures import write_fake_imdb_archive
 from .movies import movies_of, random_split, split_by_movie
+from .plumbing.archive import extract_reviews
+from .plumbing.download import download
+from .plumbing.errors import UserError
+from .plumbing.files import explained, write_cache
 from .text import TOKENIZER, Vocabulary, lengths_of, tokenize
 
 LABELS = ("neg", "pos")  # the folders of label 0 (negative) and label 1 (positive)

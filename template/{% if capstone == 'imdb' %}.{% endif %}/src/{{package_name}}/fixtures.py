@@ -12,7 +12,7 @@ import random
 import tarfile
 from pathlib import Path
 
-from .files import atomic_write
+from .plumbing.files import atomic_write
 
 POSITIVE = "great wonderful superb moving brilliant loved beautiful best enjoyable masterpiece".split()
 NEGATIVE = "awful boring terrible waste worst dull poorly stupid mess disappointing".split()

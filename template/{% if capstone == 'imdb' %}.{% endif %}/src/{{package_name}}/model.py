@@ -4,7 +4,7 @@ a bidirectional LSTM. Token ids in, 2 logits out."""
 import torch
 from torch import nn
 
-from .errors import UserError
+from .plumbing.errors import UserError
 from .text import PAD, lengths_of
 
 NUM_CLASSES = 2  # negative, positive

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
+from .plumbing.errors import UserError
 
 MOVIE = re.compile(r"/title/(tt\d+)")  # http://www.imdb.com/title/tt0453418/usercomments -> tt0453418
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from . import runtime
-from .checkpoint import load_checkpoint, resolve_checkpoint
 from .data import clean
-from .errors import UserError
 from .model import build_model
+from .plumbing import runtime
+from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.errors import UserError
 from .task import CAPSTONE, CLASSES
 from .text import Vocabulary, tokenize
 

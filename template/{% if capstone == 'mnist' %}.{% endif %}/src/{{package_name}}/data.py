@@ -12,10 +12,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .download import download
-from .errors import UserError
-from .files import explained
 from .fixtures import write_fake_mnist
+from .plumbing.download import download
+from .plumbing.errors import UserError
+from .plumbing.files import explained
 
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .plumbing.files import atomic_write
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:

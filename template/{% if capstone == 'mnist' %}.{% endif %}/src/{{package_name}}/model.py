@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from .errors import UserError
+from .plumbing.errors import UserError
 
 
 class CNN(nn.Module):

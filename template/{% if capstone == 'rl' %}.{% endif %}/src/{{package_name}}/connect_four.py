@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
 
-ROWS, COLUMNS, IN_A_ROW = 6, 7, 4
+ROWS, COLUMNS = 6, 7
 
 
 class ConnectFourVectorEnv(gym.vector.VectorEnv):

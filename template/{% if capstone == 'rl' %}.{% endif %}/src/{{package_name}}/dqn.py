@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from .envs import action_mask, make_envs
 from .networks import build_network, masked
-from .training_run import TrainingRun
+from .plumbing.training_run import TrainingRun
 
 
 class ReplayBuffer:

@@ -14,7 +14,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from .connect_four import ConnectFourVectorEnv
-from .errors import UserError
+from .plumbing.errors import UserError
 
 # Gymnasium draws the classic-control games (the GIFs of evaluate.py) with pygame, whose SDL looks
 # for a display at its start and, on a Linux machine without one, prints "error: XDG_RUNTIME_DIR is

@@ -7,17 +7,17 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import runtime
-from .checkpoint import load_checkpoint, resolve_checkpoint
 from .envs import make_envs
-from .errors import UserError, check_number
-from .files import write_text
 from .gif import save_gif
 from .networks import build_network
 from .play import evaluate_policy, record_episode
 from .plots import plot_returns
-from .report import check_report, report_evaluation
-from .tracking import log_evaluation
+from .plumbing import runtime
+from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.errors import UserError, check_number
+from .plumbing.files import write_text
+from .plumbing.report import check_report, report_evaluation
+from .plumbing.tracking import log_evaluation
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:

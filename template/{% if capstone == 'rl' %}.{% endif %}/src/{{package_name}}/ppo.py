@@ -14,7 +14,7 @@ from torch import nn
 
 from .envs import action_mask, make_envs
 from .networks import build_network
-from .training_run import TrainingRun
+from .plumbing.training_run import TrainingRun
 
 
 def train(cfg: DictConfig, run: TrainingRun) -> None:

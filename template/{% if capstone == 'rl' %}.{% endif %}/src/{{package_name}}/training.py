@@ -9,8 +9,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from . import dqn, ppo
-from .errors import UserError
-from .training_run import TrainingRun
+from .plumbing.errors import UserError
+from .plumbing.training_run import TrainingRun
 
 ALGORITHMS = {"dqn": dqn.train, "ppo": ppo.train}
 

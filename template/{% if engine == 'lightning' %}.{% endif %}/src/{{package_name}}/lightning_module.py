@@ -12,14 +12,14 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import distributed, runtime
 from .batches import InMemoryBatches, make_batches, training_splits
 from .data import load_splits
 from .model import build_model
 from .optim import build_optimizer, build_scheduler
-from .settings import step_budget
+from .plumbing import distributed, runtime
+from .plumbing.settings import step_budget
+from .plumbing.training_run import add_to
 from .task import CAPSTONE, Task
-from .training_run import add_to
 
 
 class CapstoneModule(pl.LightningModule):

@@ -28,14 +28,14 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.utilities import rank_zero_only
 
-from . import distributed, runtime
-from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from .errors import UserError
 from .lightning_module import CapstoneData, CapstoneModule
 from .loop import count_training_data
-from .settings import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, step_budget
+from .plumbing import distributed, mixed_precision, runtime
+from .plumbing.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .plumbing.errors import UserError
+from .plumbing.settings import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, step_budget
+from .plumbing.tracking import Tracker, check_logger
 from .task import CAPSTONE, Task
-from .tracking import Tracker, check_logger
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def fit_in_this_process(device: torch.device, cfg: DictConfig, run_dir: Path) ->
         # Under DDP, Lightning sets torch's threads to cores / processes unless OMP_NUM_THREADS says
         # otherwise, so without this line trainer.threads would be ignored there.
         os.environ["OMP_NUM_THREADS"] = str(cfg.trainer.threads)
-    precision = PRECISION[runtime.autocast_dtype(cfg.trainer.precision, device)]
+    precision = PRECISION[mixed_precision.autocast_dtype(cfg.trainer.precision, device)]
     monitor, mode = choose_monitor(cfg.trainer, Task)
     runtime.seed_everything(cfg.seed + rank)  # DDP: each process its own dropout; DDP copies rank 0's weights
 

@@ -4,11 +4,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from . import runtime
+from . import mixed_precision
 from .errors import UserError, check_number
 from .run_folder import changed_settings, refuse_resume
 
-# What to change when the loss becomes nan or inf (runtime.check_finite).
+# What to change when the loss becomes nan or inf (runtime.check_finite in training_run.py).
 LOSS_ADVICE = "lower optim.lr, set trainer.grad_clip, or (with mixed precision) use trainer.precision=32"
 
 # Settings a resumed run may change besides run_folder.RESUMABLE_CHANGES: where its data are, how
@@ -37,7 +37,7 @@ def check_settings(cfg: DictConfig) -> None:
     check_number(cfg, "optim.lr", above=0)
     check_number(cfg, "optim.weight_decay", least=0)
     check_number(cfg, "trainer.grad_clip", above=0, null="no clipping")
-    runtime.check_precision(cfg.trainer.precision)
+    mixed_precision.check_precision(cfg.trainer.precision)
 
 
 def choose_monitor(trainer_cfg, task) -> tuple[str, str]:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from ..envs import finished_episodes
+from ..play import evaluate_policy
 from . import runtime
-from .envs import finished_episodes
 from .errors import UserError, check_number
-from .play import evaluate_policy
 from .run_folder import RunFolder, changed_settings, refuse_resume
 from .tracking import check_logger
 

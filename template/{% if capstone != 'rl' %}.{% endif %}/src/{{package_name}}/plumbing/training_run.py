@@ -27,10 +27,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import distributed, runtime
+from ..task import CAPSTONE, Task
+from . import distributed, mixed_precision, runtime
 from .run_folder import RunFolder
 from .settings import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, step_budget
-from .task import CAPSTONE, Task
 from .tracking import check_logger
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class TrainingRun(RunFolder):
             self.main = self.rank == 0  # DDP: only the main process writes the run folder and logs
             stack.push(self.finish_run)  # after the Ctrl-C handler and the profiler, before the process group ends
             runtime.set_cpu_threads(self.cfg.trainer.threads)
-            self.precision = runtime.autocast_dtype(self.cfg.trainer.precision, self.device)  # None: float32
+            self.precision = mixed_precision.autocast_dtype(self.cfg.trainer.precision, self.device)  # None: float32
             runtime.seed_everything(self.cfg.seed + self.rank)  # DDP: each its own dropout; DDP copies rank 0's weights
             self._exit = stack.pop_all()
         return self
@@ -96,7 +96,7 @@ class TrainingRun(RunFolder):
 
     def autocast(self):
         """Mixed precision (trainer.precision) for the forward pass and the loss; nothing at float32."""
-        return runtime.autocast(self.device, self.precision)
+        return mixed_precision.autocast(self.device, self.precision)
 
     def epochs(self) -> Iterator[int]:
         """The epoch numbers (from 0) still to train: until trainer.max_epochs (or max_steps), a Ctrl-C
