@@ -28,12 +28,15 @@ RESULTS = "results"  # the folder beside README.md that holds the copies; git tr
 NOT_METRICS = {"checkpoint", "step", "train/step"}  # what metrics.json says about the run, not about the model
 
 
-def report_evaluation(run_dir: str | Path, checkpoint: str | Path, report, smoke: str | None) -> Path | None:
+def report_evaluation(
+    run_dir: str | Path, checkpoint: str | Path, report, smoke: str | None, pictures: tuple[str, ...] = ("*.png",)
+) -> Path | None:
     """evaluate.py's `report` setting: fill README.md's results section, or say in one line why not.
 
     `smoke` is None for a run on the real data; for a smoke run, the sentence that says where its
     figures come from instead. report=auto fills the section for real runs only, report=true for any
-    run (a smoke run's section then opens with `smoke`), report=false never.
+    run (a smoke run's section then opens with `smoke`), report=false never. `pictures`: the file name
+    patterns of the pictures evaluate.py wrote into the run folder, shown in the section.
     """
     check_report(report)
     if report is False:
@@ -41,7 +44,7 @@ def report_evaluation(run_dir: str | Path, checkpoint: str | Path, report, smoke
     if smoke and report == "auto":
         log.info("README.md's results section was left alone. %s To fill it anyway, labelled so: report=true.", smoke)
         return None
-    return update_readme(run_dir, checkpoint, note=smoke)
+    return update_readme(run_dir, checkpoint, note=smoke, pictures=pictures)
 
 
 def check_report(report) -> None:
@@ -50,7 +53,9 @@ def check_report(report) -> None:
         raise UserError(f"report={report} must be auto, true or false.")
 
 
-def update_readme(run_dir: str | Path, checkpoint: str | Path, note: str | None = None) -> Path | None:
+def update_readme(
+    run_dir: str | Path, checkpoint: str | Path, note: str | None = None, pictures: tuple[str, ...] = ("*.png",)
+) -> Path | None:
     """Fill the results section of the README of the project that holds `run_dir`; its path, or None.
 
     That README is the nearest README.md in the run folder or a folder above it (runs/<date>_<time>/
@@ -71,7 +76,7 @@ def update_readme(run_dir: str | Path, checkpoint: str | Path, note: str | None 
 
     project = readme.parent
     old_links = set(re.findall(rf"\]\({RESULTS}/([^)\s/]+)\)", raw[start:end]))  # file names, never a path
-    shown = copy_results(run_dir, project / RESULTS)
+    shown = copy_results(run_dir, project / RESULTS, pictures)
     for name in old_links - set(shown):  # pictures of an earlier run that this one did not make
         (project / RESULTS / name).unlink(missing_ok=True)
     newline = "\r\n" if "\r\n" in raw else "\n"
@@ -85,9 +90,9 @@ def update_readme(run_dir: str | Path, checkpoint: str | Path, note: str | None 
     return readme
 
 
-def copy_results(run_dir: Path, results: Path) -> list[str]:
-    """Copy metrics.json, the pictures (GIF, PNG) and notes (.md) of the run into `results`; their names."""
-    files = [run_dir / "metrics.json", *sorted(run_dir.glob("*.gif")), *sorted(run_dir.glob("*.png"))]
+def copy_results(run_dir: Path, results: Path, pictures: tuple[str, ...]) -> list[str]:
+    """Copy metrics.json, the pictures (file name patterns) and notes (.md) of the run into `results`; their names."""
+    files = [run_dir / "metrics.json", *(path for pattern in pictures for path in sorted(run_dir.glob(pattern)))]
     files += sorted(run_dir.glob("*.md"))
     files = [path for path in files if path.is_file()]
     make_folder(results, "results folder")

@@ -65,8 +65,8 @@ class Tracker:
         self.wandb = None
 
 
-def log_evaluation(trained: DictConfig, run_dir: Path) -> None:
-    """evaluate.py: when the run logged to W&B, its metrics.json and plots go to the same W&B run."""
+def log_evaluation(trained: DictConfig, run_dir: Path, animations: list[Path] | None = None) -> None:
+    """evaluate.py: when the run logged to W&B, its metrics.json, plots (PNG) and `animations` go to that W&B run."""
     wandb_cfg = trained.logger.get("wandb")
     if not wandb_cfg:  # the run used logger=csv
         return
@@ -82,7 +82,7 @@ def log_evaluation(trained: DictConfig, run_dir: Path) -> None:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     run.run.summary.update({key: value for key, value in metrics.items() if isinstance(value, int | float)})
     media = {f"plots/{path.stem}": wandb.Image(str(path)) for path in sorted(run_dir.glob("*.png"))}
-    media |= {f"plots/{path.stem}": wandb.Video(str(path), format="gif") for path in sorted(run_dir.glob("*.gif"))}
+    media |= {f"plots/{path.stem}": wandb.Video(str(path), format=path.suffix[1:]) for path in animations or []}
     if media:
         run.log(media)
     run.finish()

@@ -19,10 +19,9 @@ class InMemoryBatches:
     So epoch 3 is the same whether or not the run was interrupted before it, and a resumed run
     can start in the middle of an epoch by skipping batches it already trained on.
 
-    `lengths` (texts of different lengths, padded to one) turns on length bucketing: the
-    shuffled samples are cut into pools of `pool_batches` batches, each pool is sorted by length
-    and cut into batches, and the batches are shuffled. A batch then holds samples of similar
-    length, so little of it is padding, while every epoch still mixes the data differently.
+    `reorder`, when given, rearranges each epoch's shuffled order: a capstone's own rule for which
+    samples share a batch. It gets the order, the epoch's generator and the global batch size, and
+    returns a permutation; every process computes the same one, so their slices still line up.
 
     `rank` and `world_size` share the batches among the processes of a DDP run (trainer=ddp): each
     step takes a global batch of `batch_size` x `world_size` samples, in the same order in every
@@ -41,8 +40,7 @@ class InMemoryBatches:
         seed: int = 0,
         transform: Callable[[Batch, torch.Generator], Batch] | None = None,
         device: torch.device | str = "cpu",
-        lengths: torch.Tensor | None = None,
-        pool_batches: int = 50,
+        reorder: Callable[[torch.Tensor, torch.Generator, int], torch.Tensor] | None = None,
         rank: int = 0,
         world_size: int = 1,
     ):
@@ -54,8 +52,7 @@ class InMemoryBatches:
         self.drop_last = drop_last
         self.seed = seed
         self.transform = transform
-        self.lengths = lengths.cpu() if lengths is not None and shuffle else None
-        self.pool_batches = pool_batches
+        self.reorder = reorder
         self.rank, self.world_size = rank, world_size
         self.global_batch_size = batch_size * world_size  # the samples of one step, over all processes
 
@@ -75,8 +72,8 @@ class InMemoryBatches:
         if self.shuffle:
             shuffling = torch.Generator().manual_seed(self.seed + epoch)
             order = torch.randperm(self.num_samples, generator=shuffling)
-            if self.lengths is not None:
-                order = self.bucketed(order, shuffling)
+            if self.reorder is not None:
+                order = self.reorder(order, shuffling, self.global_batch_size)
             order = order.to(device)
         for index in range(start, len(self)):
             first = index * self.global_batch_size
@@ -95,15 +92,6 @@ class InMemoryBatches:
         size, extra = divmod(stop - start, self.world_size)
         first = start + self.rank * size + min(self.rank, extra)
         return slice(first, first + size + (self.rank < extra))
-
-    def bucketed(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """`order` rearranged so that consecutive batches hold samples of similar length."""
-        pool = self.pool_batches * self.global_batch_size
-        # A stable sort keeps the random order among samples of equal length.
-        pools = [rows[self.lengths[rows].argsort(stable=True)] for rows in order.split(pool)]
-        batches = list(torch.cat(pools).split(self.global_batch_size))
-        short = [batches.pop()] if len(batches[-1]) < self.global_batch_size else []  # stays last: slices line up
-        return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=generator)] + short)
 
     def __iter__(self) -> Iterator[Batch]:
         return self.epoch(0)
@@ -132,7 +120,7 @@ def make_batches(
         seed=cfg.seed,
         transform=transform,
         device=device,
-        lengths=splits.get("train_lengths"),  # texts: batches of similar lengths (see batches.py)
+        reorder=splits.get("train_reorder"),  # the capstone's own batch order, when its data give one
         rank=rank,
         world_size=world_size,
     )

@@ -171,15 +171,35 @@ def load_splits(cfg) -> dict:
 
     `state` holds the vocabulary: checkpoints keep it, so evaluate.py and predict.py read new
     text exactly as training did, without the training reviews. With `data.bucket`, also
-    `train_lengths`: the loop then batches reviews of similar length.
+    `train_reorder`: the loop then batches reviews of similar length (batches_of_similar_length).
     """
     encoded = encoded_training_reviews(cfg)
     if cfg.train_on_val:
         log.warning("data.train_on_val=true: the validation reviews are trained on, so val/ metrics are optimistic.")
     splits = {"train": encoded["train"], "val": encoded["val"], "state": {"vocabulary": encoded["vocabulary"]}}
     if cfg.bucket:
-        splits["train_lengths"] = lengths_of(encoded["train"][0])
+        splits["train_reorder"] = batches_of_similar_length(lengths_of(encoded["train"][0]))
     return splits
+
+
+def batches_of_similar_length(lengths: torch.Tensor, pool_batches: int = 50):
+    """A batch order (InMemoryBatches' `reorder`) in which a batch holds reviews of similar length,
+    so that little of it is padding, while every epoch still mixes the reviews differently.
+
+    The shuffled reviews are cut into pools of `pool_batches` batches; each pool is sorted by
+    length and cut into batches, and the batches are shuffled.
+    """
+    lengths = lengths.cpu()
+
+    def reorder(order: torch.Tensor, generator: torch.Generator, batch_size: int) -> torch.Tensor:
+        pool = pool_batches * batch_size
+        # A stable sort keeps the random order among reviews of equal length.
+        pools = [rows[lengths[rows].argsort(stable=True)] for rows in order.split(pool)]
+        batches = list(torch.cat(pools).split(batch_size))
+        short = [batches.pop()] if len(batches[-1]) < batch_size else []  # stays last: DDP's slices line up
+        return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=generator)] + short)
+
+    return reorder
 
 
 def test_reviews(cfg) -> Reviews:

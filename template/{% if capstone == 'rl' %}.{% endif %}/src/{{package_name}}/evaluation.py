@@ -46,10 +46,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     if cfg.plots and (run_dir / "metrics.csv").is_file():
         title = f"{trained.algo.name.upper()} on {trained.env.id}"
         plot_returns(run_dir / "metrics.csv", run_dir / "returns.png", trained.env.solved_return, title)
-    log_evaluation(trained, run_dir)  # a logger=wandb run: metrics.json, the GIF and plots to its W&B run
+    gif = [run_dir / "agent.gif"] if cfg.gif.enabled else []
+    log_evaluation(trained, run_dir, animations=gif)  # a logger=wandb run: metrics.json, the GIF and plots to W&B
     # README.md's results section and its pictures in results/; for a smoke run, only if asked (report=true).
     smoke = f"These figures come from a smoke run (debug=smoke, {state['step']:,} steps), not a full training run."
-    report_evaluation(run_dir, path, cfg.report, smoke=smoke if trained.trainer.get("smoke") else None)
+    smoke = smoke if trained.trainer.get("smoke") else None
+    report_evaluation(run_dir, path, cfg.report, smoke=smoke, pictures=("agent.gif", "*.png"))
     return metrics
 
 
