@@ -69,7 +69,7 @@ class TrainingRun(RunFolder):
         self.task, self.states, self.data_state = task, states, splits.get("state")
         steps_per_epoch = len(train_batches)
         self.steps_per_epoch = steps_per_epoch  # DDP: each step takes one share of a batch in every process
-        self.total_steps, self.last_step = step_budget(self.cfg.trainer, steps_per_epoch)
+        _, self.last_step = step_budget(self.cfg.trainer, steps_per_epoch)  # max_epochs, or max_steps first
         resumed = self.load_resumed(
             lambda state, path: check_resumable(state, self.cfg, path, steps_per_epoch, self.world_size)
         )
