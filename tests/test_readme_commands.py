@@ -44,17 +44,18 @@ SHORT = ["trainer.max_steps=3", "data.root=data/smoke", "data.fixture=true"]
 # What stands in for the README's placeholders.
 PLACEHOLDERS = {"runs/<date>_<time>": "{run}", "my_street.jpg": "{photo}"}
 
-# Runs each train.py command line (a JSON list of argv lists) through train.py's main, one after
-# another in this process, and prints a marker with each one's exit status.
+# Runs each train.py or search.py command line (a JSON list of argv lists, the script first) through
+# the script's main, one after another in this process, and prints a marker with each one's exit status.
 IN_PROCESS = """
 import json, os, runpy, sys
 from omegaconf import OmegaConf
 
-for number, args in enumerate(json.loads(sys.argv[1])):
-    OmegaConf.clear_resolver("run_dir")  # train.py registers it again on each run
-    sys.argv = ["train.py", *args]
+for number, argv in enumerate(json.loads(sys.argv[1])):
+    for resolver in ("run_dir", "pid"):  # train.py and search.py register theirs again on each run
+        OmegaConf.clear_resolver(resolver)
+    sys.argv = argv
     try:
-        runpy.run_path("train.py", run_name="__main__")
+        runpy.run_path(argv[0], run_name="__main__")
         status = 0
     except SystemExit as stop:
         status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
@@ -88,8 +89,6 @@ def smoke_args(repo: Path, args: list[str]) -> list[str]:
         extra = list(SMOKE)
     if "experiment=atari" in args:  # one PPO update (8 games x 128 steps), evaluated on short games, not whole ones
         extra += ["trainer.total_steps=1024", "trainer.eval_every=1024", "env.max_frames_per_episode=1000"]
-    if "hparams_search=optuna" in args:
-        extra.append("hydra.sweeper.n_trials=2")
     return [*args, *extra]
 
 
@@ -132,14 +131,14 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
     repo = rendered(capstone)
     workspace = tmp_path / "workspace"  # the learner's clone: the commands write runs/ and data/ here
     workspace.mkdir()
-    for name in ("train.py", "evaluate.py", "predict.py", "configs"):
+    for name in ("train.py", "evaluate.py", "predict.py", "search.py", "configs"):
         if (repo / name).exists():
             (workspace / name).symlink_to(repo / name)
     env = {**python_env(repo), "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wandb")}
     env |= {"WANDB_CACHE_DIR": str(tmp_path / "wandb"), "WANDB_CONFIG_DIR": str(tmp_path / "wandb")}
 
     commands = readme_commands(repo)
-    trains, later, skipped = [], [], []
+    trains, composed, later, skipped = [], [], [], []
     for command in commands:
         if reason := not_here(command):
             skipped.append(f"{shlex.join(command)}: {reason}")
@@ -147,18 +146,28 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
             continue  # run by tests/test_readme.py
         elif command[:5] == ["python", "-m", "pip", "install", "-e"]:
             check_extra_install(repo, command)
-        elif command[:2] == ["python", "train.py"] and "hydra/launcher=submitit_slurm" in command:
-            later.append(command)  # no SLURM cluster here: it is composed, not submitted
+        elif (
+            command[:2] in (["python", "train.py"], ["python", "search.py"])
+            and "hydra/launcher=submitit_slurm" in command
+        ):
+            # No SLURM cluster here: the first job of the sweep, its Hydra config printed, must use the
+            # launcher of submitit's SLURM plugin.
+            composed.append(len(trains))
+            trains.append(
+                [command[1], *(arg.split(",")[0] for arg in command[2:] if arg != "-m"), *SMOKE, "--cfg", "hydra"]
+            )
+        elif command[:2] == ["python", "search.py"]:
+            trains.append(["search.py", *smoke_args(repo, command[2:]), "hparams_search.n_trials=2"])
         elif command[:2] == ["python", "train.py"]:
             args = smoke_args(repo, command[2:])
             if "resume=true" in args:
-                trains.append(SMOKE)  # a run to continue: the latest, with the same settings
-            trains.append(args)
+                trains.append(["train.py", *SMOKE])  # a run to continue: the latest, with the same settings
+            trains.append(["train.py", *args])
         elif command[0] == "torchrun" or command[:2] in (["python", "evaluate.py"], ["python", "predict.py"]):
             later.append(command)  # they need the smoke run's checkpoint or processes of their own
         else:
             pytest.fail(f"{shlex.join(command)}: a README command this test does not know how to run")
-    assert trains[0] == SMOKE, "the README's first training command is the smoke run"
+    assert trains[0] == ["train.py", *SMOKE], "the README's first training command is the smoke run"
 
     result = subprocess.run(
         [sys.executable, "-c", IN_PROCESS, json.dumps(trains)],
@@ -171,12 +180,15 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
     )
     statuses = re.findall(r"^=== command (\d+) exit (\d+)$", result.stdout, flags=re.MULTILINE)
     failed = [
-        f"python train.py {shlex.join(trains[int(number)])} exited {status}:\n{section(result.stdout, int(number))}"
+        f"python {shlex.join(trains[int(number)])} exited {status}:\n{section(result.stdout, int(number))}"
         for number, status in statuses
         if status != "0"
     ]
     assert not failed, "\n\n".join(failed)
     assert len(statuses) == len(trains), result.stdout[-5000:]
+    printed = re.split(r"^=== command \d+ exit \d+$", result.stdout, flags=re.MULTILINE)
+    for number in composed:
+        assert "submitit_launcher.SlurmLauncher" in printed[number], printed[number][-3000:]
 
     runs = sorted(path for path in (workspace / "runs").iterdir() if (path / "checkpoints/best.pt").is_file())
     first_run = runs[0].relative_to(workspace)  # the smoke run, which the README's next commands use
@@ -187,12 +199,6 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
                 value = first_run if stand_in == "{run}" else sample_photo(repo, workspace)
                 line = line.replace(placeholder, str(value))
         args = shlex.split(line)
-        if "hydra/launcher=submitit_slurm" in args:
-            # The first job of the sweep, its Hydra config printed: the launcher must be submitit's SLURM one.
-            args = [arg.split(",")[0] for arg in args[2:] if arg != "-m"]
-            shown = run_process([sys.executable, "train.py", *args, *SMOKE, "--cfg", "hydra"], repo, workspace, env)
-            assert "submitit_launcher.SlurmLauncher" in shown.stdout, shown.stdout[-3000:]
-            continue
         if args[0] == "torchrun":
             # Two processes on this 2-core machine, whatever the README's GPU count.
             args = [re.sub(r"^--nproc_per_node=\d+$", "--nproc_per_node=2", arg) for arg in args[1:]]

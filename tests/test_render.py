@@ -22,7 +22,9 @@ COMMON_FILES = {
     "pyproject.toml",
     "train.py",
     "evaluate.py",
+    "search.py",
     "configs/train.yaml",
+    "configs/search.yaml",
     "configs/eval.yaml",
     "configs/logger/csv.yaml",
     "configs/logger/wandb.yaml",
@@ -53,7 +55,8 @@ SUPERVISED_FILES = COMMON_FILES | {
 # The lesson at the top of src/<package>/; the plumbing of every run one level down, in plumbing/.
 SUPERVISED_MODULES = "__init__ batches curves data evaluation fixtures loop model optim plots task"
 PLUMBING = "plumbing/__init__ plumbing/checkpoint plumbing/errors plumbing/files plumbing/metrics_csv"
-PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/runtime plumbing/sweep plumbing/tracking"
+PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/runtime plumbing/study plumbing/sweep"
+PLUMBING += " plumbing/tracking"
 SUPERVISED_MODULES += f" {PLUMBING} plumbing/distributed plumbing/download plumbing/mixed_precision plumbing/settings"
 SUPERVISED_MODULES += " plumbing/training_run"
 RL_MODULES = "__init__ connect_four dqn envs evaluation gif networks play plots ppo training"
@@ -234,8 +237,6 @@ CALLED_BY_NAME = [
     "log_hyperparams",
     "log_metrics",
     "SweepSummary",  # Hydra callbacks, named in configs/train.yaml
-    "OptunaStorageFolder",
-    "on_multirun_start",
     "on_multirun_end",
     "metadata",  # Gymnasium's vector environment
     "observation_space",
@@ -337,7 +338,7 @@ def test_the_github_workflow_lints_and_tests_with_tools_the_repo_installs(mnist_
             commands = recipes.setdefault(match[1], [])
         elif line.startswith("\t"):  # make wants a tab before each command
             commands.append(line.strip())
-    assert {"train", "smoke", "evaluate", "test", "lint", "format", "notebook"} <= recipes.keys()
+    assert {"train", "smoke", "evaluate", "search", "test", "lint", "format", "notebook"} <= recipes.keys()
     for name, lines in recipes.items():
         for path in re.findall(r"[\w/]+\.(?:py|ipynb)\b", " ".join(lines)):
             assert (mnist_repo / path).is_file(), (name, path)

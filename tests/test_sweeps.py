@@ -1,10 +1,11 @@
-"""Sweeps beyond a grid in the rendered repos: an Optuna search (hparams_search=optuna) and SLURM jobs."""
+"""Beyond a grid in the rendered repos: the Optuna search of search.py, with pruning and several workers; SLURM jobs."""
 
 import csv
 import json
-import math
+import re
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -13,6 +14,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from omegaconf import OmegaConf
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
 
 from .conftest import python_env
 
@@ -37,65 +40,166 @@ def train(repo, *overrides: str, env: dict | None = None) -> subprocess.Complete
     return subprocess.run(command, cwd=repo, env=env or python_env(repo), capture_output=True, text=True, timeout=300)
 
 
-def optuna_search(repo, tmp_path, sweep: str, *overrides: str) -> subprocess.CompletedProcess:
-    """A 2-trial smoke search; the study file goes into a folder that does not exist yet."""
-    storage = f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna/study.db'}"
-    places = [f"data.root={tmp_path / 'data'}", f"hydra.sweep.dir={tmp_path / sweep}", storage]
-    result = train(repo, "hparams_search=optuna", "debug=smoke", "hydra.sweeper.n_trials=2", *places, *overrides)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+def search_command(repo, tmp_path, *overrides: str) -> list[str]:
+    """search.py on the smoke data, with trials of several epochs (so there is something to prune),
+    its study and trials in tmp_path/study."""
+    smoke = ["debug=smoke", f"data.root={tmp_path / 'data'}", "trainer.max_steps=null", "trainer.max_epochs=4"]
+    return [sys.executable, "search.py", *smoke, f"hparams_search.folder={tmp_path / 'study'}", *overrides]
 
 
-def study_trials(tmp_path) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="mnist", storage=f"sqlite:///{tmp_path / 'optuna/study.db'}").trials
+def load_study(tmp_path, name: str = "mnist") -> optuna.Study:
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "study/journal.log")))
+    return optuna.load_study(study_name=name, storage=storage)
 
 
-def test_an_optuna_search_runs_its_trials_and_the_same_command_continues_the_study(rendered, tmp_path):
+def trials_run_by(log: str) -> set[int]:
+    return {int(number) for number in re.findall(r"\[search\]\[INFO\] - Trial (\d+): ", log)}
+
+
+def test_two_workers_share_one_study_never_run_the_same_trial_and_prune_hopeless_ones(rendered, tmp_path):
     repo = rendered("mnist")
-    optuna_search(repo, tmp_path, "sweep")
+    # The median pruner compares from the third trial on, after each trial's first epoch.
+    command = search_command(repo, tmp_path, "hparams_search.n_trials=6", "hparams_search.startup_trials=2")
+    workers = [
+        subprocess.Popen(
+            command, cwd=repo, env=python_env(repo), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    logs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
 
-    summaries = [json.loads((tmp_path / f"sweep/{n}/summary.json").read_text()) for n in (0, 1)]
-    values = [summary["best/val/acc"] for summary in summaries]
-    assert all(math.isfinite(value) for value in values)
-    for summary in summaries:  # each trial trained with the settings Optuna suggested, within the search space
-        lr = float(next(o for o in summary["overrides"].split() if o.startswith("optim.lr=")).split("=")[1])
-        assert 3e-4 <= lr <= 3e-2
-    results = yaml.safe_load((tmp_path / "sweep/optimization_results.yaml").read_text())
-    assert set(results["best_params"]) == SEARCHED["mnist"] and results["best_value"] == max(values)
-    with (tmp_path / "sweep/sweep_summary.csv").open(newline="") as f:
-        assert [row["run"] for row in csv.DictReader(f)] == ["0", "1"]
-    first = study_trials(tmp_path)
-    assert [(t.number, t.state.name, t.value) for t in first] == [(n, "COMPLETE", values[n]) for n in (0, 1)]
+    study = load_study(tmp_path)
+    states = [trial.state for trial in study.trials]
+    assert sum(state in (TrialState.COMPLETE, TrialState.PRUNED) for state in states) >= 6
+    assert TrialState.FAIL not in states and TrialState.RUNNING not in states
+    ran = [trials_run_by(log) for log in logs]
+    assert ran[0] and ran[1] and ran[0].isdisjoint(ran[1]), ran  # each worker took trials, never the same one
+    assert ran[0] | ran[1] == {trial.number for trial in study.trials}
 
-    optuna_search(repo, tmp_path, "sweep_again")  # e.g. after a crash: a new sweep folder, the same study
-    trials = study_trials(tmp_path)
-    assert [(t.number, t.state.name) for t in trials] == [(n, "COMPLETE") for n in range(4)]
-    assert {t.params["optim.lr"] for t in trials[2:]}.isdisjoint(t.params["optim.lr"] for t in first)  # new settings
+    # The pruner stopped at least one trial before its last epoch; the finished ones validated 4 times.
+    pruned = [trial for trial in study.trials if trial.state == TrialState.PRUNED]
+    assert pruned and all(len(trial.intermediate_values) < 4 for trial in pruned), states
+    assert all(len(t.intermediate_values) == 4 for t in study.trials if t.state == TrialState.COMPLETE)
+
+    # Each trial is a run folder that train.py could have written, with the trial's settings.
+    for trial in study.trials:
+        run = tmp_path / f"study/trial_{trial.number}"
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        assert config["optim"]["lr"] == trial.params["optim.lr"] and 5e-4 <= trial.params["optim.lr"] <= 2e-2
+        assert (run / "checkpoints/best.pt").is_file() and "Training" in (run / "train.log").read_text()
+    best = yaml.safe_load((tmp_path / "study/best_settings.yaml").read_text())
+    assert best["trial"] == study.best_trial.number and best["val/acc"] == study.best_value
+    assert best["overrides"] == [f"{key}={value}" for key, value in study.best_trial.params.items()]
+    with (tmp_path / "study/search_summary.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["trial"]) for row in rows] == [t.number for t in study.trials]
+    assert (
+        f"Pruning stopped {len(pruned)} of {len(study.trials)} trials early"
+        in (tmp_path / "study/search_summary.md").read_text()
+    )
+    for plot in ("optimization_history.png", "param_importances.png"):
+        assert (tmp_path / "study" / plot).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_failing_trial_is_recorded_as_failed_and_the_search_goes_on(rendered, tmp_path):
+def test_a_killed_search_goes_on_with_the_same_command_and_runs_the_cut_trial_again(rendered, tmp_path):
     repo = rendered("mnist")
-    # optim.warmup_fraction=1.5 is refused with a UserError before training. With this sampler seed the
-    # first trial draws 1.5 and the second 0.2 (asserted below, so a change in Optuna's sampling shows).
-    refused = "optim.warmup_fraction=choice(0.2,1.5)"
-    result = optuna_search(repo, tmp_path, "sweep", refused, "hydra.sweeper.sampler.seed=0")
-    assert "optim.warmup_fraction=1.5 must be between 0 and 1" in result.stdout + result.stderr
+    # Trials of 30 smoke epochs (seconds each), so that the kill lands inside the second one.
+    command = search_command(repo, tmp_path, "hparams_search.n_trials=2", "hparams_search.pruner=none")
+    command += ["trainer.max_epochs=30"]
+    worker = subprocess.Popen(command, cwd=repo, env=python_env(repo), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    second = tmp_path / "study/trial_1/metrics.csv"
+    deadline = time.monotonic() + 120
+    while not second.exists() and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.kill()  # SIGKILL: no handler runs, the journal is left as the crash left it
+    worker.communicate()
+    cut = load_study(tmp_path).trials
+    assert [t.state for t in cut] == [TrialState.COMPLETE, TrialState.RUNNING]
 
-    trials = study_trials(tmp_path)
-    assert [(t.params["optim.warmup_fraction"], t.state.name) for t in trials] == [(1.5, "FAIL"), (0.2, "COMPLETE")]
-    results = yaml.safe_load((tmp_path / "sweep/optimization_results.yaml").read_text())
-    assert results["best_params"]["optim.warmup_fraction"] == 0.2 and math.isfinite(results["best_value"])
-    assert "| 0 |  |  | failed |" in (tmp_path / "sweep/sweep_summary.md").read_text()
+    again = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Trial 1 was left unfinished by a worker that stopped; its settings run again." in again.stdout
+    trials = load_study(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[2].params == cut[1].params and trials[2].user_attrs["retry_of"] == 1
+
+
+# Runs search.py's main once per argv list (a JSON list), in this one process, printing each exit status.
+SEARCHES_IN_PROCESS = """
+import json, runpy, sys
+from omegaconf import OmegaConf
+
+for number, args in enumerate(json.loads(sys.argv[1])):
+    OmegaConf.clear_resolver("pid")  # search.py registers it again on each run
+    sys.argv = ["search.py", *args]
+    try:
+        runpy.run_path("search.py", run_name="__main__")
+        status = 0
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    sys.stderr.flush()
+    print(f"=== search {number} exit {status}", flush=True)
+"""
+SPACE = "+hparams_search.params"
+BAD_SEARCHES = {  # a mistake in the search, and the sentence it gets
+    "hparams_search=grid": "Could not find 'hparams_search/grid'",
+    "hparams_search.pruner=patient": "hparams_search.pruner=patient is not a pruner here; use one of median, hyperband",
+    "hparams_search.params.model.dropout={low:0.5,high:0.1}": "hparams_search.params.model.dropout has low=0.5 and high=0.1",
+    f"{SPACE}.optim.momentum=0.9": "hparams_search.params.optim.momentum must be {low: NUMBER, high: NUMBER}, with log",
+    "hparams_search.storage={file}/journal.log": "Could not open the study",
+    "optim.lr=abc": "optim.lr=abc must be a number",
+}
+
+
+def test_a_mistake_in_the_search_is_one_sentence_and_a_failing_trial_lets_the_search_go_on(rendered, tmp_path):
+    repo = rendered("mnist")
+    (tmp_path / "file").write_text("a file where the study's folder would be\n")
+    smoke = search_command(repo, tmp_path)[2:]
+    searches = [[*smoke, bad.replace("{file}", str(tmp_path / "file"))] for bad in BAD_SEARCHES]
+    # optim.warmup_fraction=1.5 is refused before training: that trial fails, and the next one runs.
+    # With this sampler seed the first trial draws 1.5 and the second 0.2 (asserted below).
+    refused = "+hparams_search.params.optim.warmup_fraction={choices:[0.2,1.5]}"
+    searches.append([*smoke, refused, "hparams_search.n_trials=1", "hparams_search.sampler.seed=5"])
+    command = [sys.executable, "-c", SEARCHES_IN_PROCESS, json.dumps(searches)]
+    env = python_env(repo)
+    result = subprocess.run(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = re.split(r"^=== search \d+ exit \d+$", result.stdout, flags=re.MULTILINE)
+    statuses = [int(status) for status in re.findall(r"^=== search \d+ exit (\d+)$", result.stdout, flags=re.MULTILINE)]
+    assert len(statuses) == len(searches), result.stdout[-3000:]
+    for (bad, sentence), status, output in zip(BAD_SEARCHES.items(), statuses, outputs, strict=False):
+        assert status == 1 and sentence in output and "Traceback" not in output, (bad, output[-2000:])
+
+    assert statuses[-1] == 0, outputs[-2][-3000:]
+    assert "optim.warmup_fraction=1.5 must be between 0 and 1" in outputs[-2]
+    trials = load_study(tmp_path).trials  # the same study: the mistaken searches above ran no trial in it
+    assert [(t.params["optim.warmup_fraction"], t.state) for t in trials] == [
+        (1.5, TrialState.FAIL),
+        (0.2, TrialState.COMPLETE),
+    ]
+
+
+def test_without_optuna_search_py_says_how_to_install_it(rendered, tmp_path):
+    repo = rendered("mnist")
+    code = "import runpy, sys; sys.modules['optuna'] = None  # as if it were not installed\n"
+    code += "sys.argv = ['search.py']; runpy.run_path('search.py', run_name='__main__')"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, env=python_env(repo), capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip() == 'search.py needs Optuna, from the optuna extra: python -m pip install -e ".[optuna]"'
+    )
 
 
 @pytest.mark.filterwarnings(EXPECTED_SCHEMA_WARNING)
-def test_the_slurm_launcher_and_the_optuna_search_compose(capstone_repo):
+def test_the_slurm_launcher_and_the_search_compose(capstone_repo):
     capstone, repo = capstone_repo
     with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=["hydra/launcher=submitit_slurm"], return_hydra_config=True)
-        searches = [compose("train", overrides=["hparams_search=optuna"], return_hydra_config=True)]
-        searches += [compose("train", overrides=["hparams_search=optuna", o]) for o in OTHER_CHOICES[capstone]]
-        both = compose("train", ["hparams_search=optuna", "hydra/launcher=submitit_slurm"], return_hydra_config=True)
+        search = compose("search", return_hydra_config=True)
+        trainings = [compose("train", overrides=[o]) for o in ["debug=smoke", *OTHER_CHOICES[capstone]]]
+        both = compose("search", ["hydra/launcher=submitit_slurm", "hparams_search.worker=2"], return_hydra_config=True)
 
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
@@ -105,14 +209,24 @@ def test_the_slurm_launcher_and_the_optuna_search_compose(capstone_repo):
     assert set(written) == set(OmegaConf.structured(SlurmQueueConf)), "every setting of the plugin, written out"
     assert instantiate(launcher).params["timeout_min"] == launcher.timeout_min
 
-    sweeper = searches[0].hydra.sweeper
-    assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-    assert sweeper.direction == "maximize" and sweeper.max_failure_rate == 1.0 and sweeper.n_jobs == 1
-    assert sweeper.storage == f"sqlite:///runs/optuna/{capstone}.db" and sweeper.sampler.seed is None
-    assert set(sweeper.params) == SEARCHED[capstone]
-    for search in searches:  # every searched key is a value of the training config, whichever model or algorithm
-        assert all(OmegaConf.select(search, key) is not None for key in SEARCHED[capstone])
-    assert both.hydra.sweeper.storage == sweeper.storage and both.hydra.launcher.partition == launcher.partition
+    settings = search.hparams_search
+    assert settings.storage == f"runs/search/{capstone}/journal.log" and settings.sampler.seed is None
+    assert settings.pruner == "median" and settings.n_trials == 20
+    searched = set(flat_keys(OmegaConf.to_container(settings.params)))
+    assert searched == SEARCHED[capstone]
+    for training in trainings:  # every searched key is a value of the training config, whichever model or algorithm
+        assert all(OmegaConf.select(training, key) is not None for key in searched), training
+    assert both.hydra.launcher.partition == launcher.partition and both.hydra.sweep.dir.startswith("runs/search/")
+
+
+def flat_keys(params: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for name, node in params.items():
+        if isinstance(node, dict) and not {"low", "high", "choices"} & set(node):
+            keys += flat_keys(node, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
 
 
 @pytest.mark.filterwarnings(EXPECTED_SCHEMA_WARNING)

@@ -16,12 +16,15 @@ from omegaconf import DictConfig, OmegaConf
 from .errors import UserError
 
 
-def check_override_types(hydra_cfg: DictConfig, config_name: str = "train", words: tuple[str, ...] = ()) -> None:
+def check_override_types(
+    hydra_cfg: DictConfig, config_name: str = "train", words: tuple[str, ...] = (), appendable: tuple[str, ...] = ()
+) -> None:
     """Raise a UserError for the first override whose value has another type than the key's default,
     or that appends a key nothing reads.
 
     words: keys whose value may be a word where the default is a number (trainer.precision: 32 or
-    bf16); the code that reads them checks their values.
+    bf16); the code that reads them checks their values. appendable: where +key=value adds an entry
+    on purpose (search.py's hparams_search.params: one more setting to search).
     """
     overrides = OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task))
     groups = hydra_cfg.runtime.choices
@@ -31,7 +34,8 @@ def check_override_types(hydra_cfg: DictConfig, config_name: str = "train", word
         key = override.key_or_group
         if key in groups or key.startswith("hydra.") or override.is_delete() or key in words:
             continue  # a config group, Hydra's own settings, a deleted key: nothing to compare with
-        if override.is_add():  # +key=value; ++key=value (is_force_add) adds or sets a key on purpose
+        # +key=value; ++key=value (is_force_add) adds or sets a key on purpose
+        if override.is_add() and not key.startswith(appendable):
             check_appended(override.input_line, key, base)
         if override.is_sweep_override():
             continue  # -m a=1,2: each run of the sweep is checked on its own

@@ -2,8 +2,8 @@
 
 python train.py -m optim.lr=1e-3,3e-4 seed=1,2   ->  runs/multirun/<date>_<time>/{0,1,2,3}/
                                                      runs/multirun/<date>_<time>/sweep_summary.md
-python train.py -m hparams_search=optuna         ->  the same, one folder per trial, and the Optuna
-                                                     study in runs/optuna/<study_name>.db
+
+search.py, an Optuna search, writes its own table (plumbing/study.py).
 """
 
 import csv
@@ -15,7 +15,6 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 SUMMARY = "summary.json"
-SQLITE = "sqlite:///"  # an Optuna storage URL of this form names a file: sqlite:///runs/optuna/<study>.db
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +33,8 @@ class SweepSummary(Callback):
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if config.hydra.job.name != "train":  # search.py's workers as SLURM jobs: the study has its own table
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name))
         rows = []
@@ -55,20 +56,6 @@ class SweepSummary(Callback):
         table = "\n".join(lines) + "\n"
         (sweep_dir / "sweep_summary.md").write_text(table)
         log.info("Sweep of %d runs in %s:\n%s", len(rows), sweep_dir, table)
-
-
-class OptunaStorageFolder(Callback):
-    """Makes the folder of the Optuna study's SQLite file before the sweeper opens it (SQLite makes none).
-
-    configs/hparams_search/optuna.yaml adds it to hydra.callbacks, beside hydra.sweeper.storage.
-    """
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        storage = str(config.hydra.sweeper.storage or "")
-        if storage.startswith(SQLITE):
-            Path(storage.removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
-            name = config.hydra.sweeper.study_name
-            log.info("Optuna study %r in %s: the same command again continues it", name, storage)
 
 
 def format_cell(value) -> str:

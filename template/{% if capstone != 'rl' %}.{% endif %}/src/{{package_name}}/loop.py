@@ -31,9 +31,10 @@ from .plumbing.training_run import TrainingRun, add_to
 from .task import Task
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
-    """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`."""
-    with TrainingRun(cfg, run_dir) as run:  # seeds, threads and device; DDP: joins the other processes
+def train(cfg: DictConfig, run_dir: str | Path, on_validation=None) -> dict[str, float]:
+    """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`.
+    on_validation(epoch, value), if given, hears the monitored metric after each validation (search.py)."""
+    with TrainingRun(cfg, run_dir, on_validation) as run:  # seeds, threads and device; DDP: joins the other processes
         device = run.device
 
         # 1. Data: the whole dataset as tensors in memory, on the device when it is a GPU.

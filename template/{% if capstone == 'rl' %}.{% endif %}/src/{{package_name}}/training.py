@@ -15,10 +15,11 @@ from .plumbing.training_run import TrainingRun
 ALGORITHMS = {"dqn": dqn.train, "ppo": ppo.train}
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`."""
+def train(cfg: DictConfig, run_dir: str | Path, on_validation=None) -> dict:
+    """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`.
+    on_validation(evaluations, value), if given, hears the monitored metric after each evaluation (search.py)."""
     if cfg.algo.name not in ALGORITHMS:
         raise UserError(f"algo={cfg.algo.name} is not an algorithm here; use algo=dqn or algo=ppo.")
-    with TrainingRun(cfg, run_dir) as run:
+    with TrainingRun(cfg, run_dir, on_validation) as run:
         ALGORITHMS[cfg.algo.name](cfg, run)
     return run.summary()

@@ -61,8 +61,9 @@ logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(LightningCh
 PRECISION = {None: "32-true", torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
+def train(cfg: DictConfig, run_dir: str | Path, on_validation=None) -> dict[str, float]:
     """Train as `cfg` says, writing config.yaml, metrics.csv and checkpoints/ into `run_dir`.
+    on_validation(epoch, value), if given, hears the monitored metric after each validation (search.py).
 
     Under trainer=ddp, this process first joins the others that torchrun started (distributed.py);
     Lightning's DDP strategy then uses that process group.
@@ -70,10 +71,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     check_settings(cfg)
     check_logger(cfg)  # logger=wandb: the wandb package and mode, before any work
     with distributed.process_group(cfg.trainer) as device:
-        return fit_in_this_process(device, cfg, Path(run_dir))
+        return fit_in_this_process(device, cfg, Path(run_dir), on_validation)
 
 
-def fit_in_this_process(device: torch.device, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def fit_in_this_process(device: torch.device, cfg: DictConfig, run_dir: Path, on_validation=None) -> dict[str, float]:
     """The whole run, in this process, on `device`."""
     checkpoints = run_dir / "checkpoints"
     rank, world_size = distributed.rank(), distributed.world_size()
@@ -124,6 +125,8 @@ def fit_in_this_process(device: torch.device, cfg: DictConfig, run_dir: Path) ->
     callbacks = [best_checkpoint, StopAndCheck(last_step, cfg.logger.log_every_n_steps, checkpoints)]
     if cfg.trainer.early_stopping_patience:
         callbacks.append(PatientEarlyStopping(monitor, patience=cfg.trainer.early_stopping_patience, mode=mode))
+    if on_validation is not None:
+        callbacks.append(ReportValidation(on_validation, monitor, steps_per_epoch))
 
     # metrics.csv, and with logger=wandb the same rows on W&B; DDP: only the main process writes them
     tracker = Tracker(cfg, run_dir, resume_step=step if cfg.resume else None) if rank == 0 else None
@@ -211,6 +214,19 @@ class PatientEarlyStopping(EarlyStopping):
 
 class Stopped(Exception):
     """Raised by StopAndCheck after Ctrl-C, once last.pt is saved: ends trainer.fit without validating again."""
+
+
+class ReportValidation(Callback):
+    """Tells on_validation(epoch, value) the monitored metric after each validation (search.py's pruner).
+    It comes after ModelCheckpoint in the list, so best.pt is saved before a pruner may stop the run."""
+
+    def __init__(self, on_validation, monitor: str, steps_per_epoch: int):
+        self.on_validation, self.monitor, self.steps_per_epoch = on_validation, monitor, steps_per_epoch
+
+    def on_validation_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            epoch = -(-trainer.global_step // self.steps_per_epoch)  # validations so far, counting a last short one
+            self.on_validation(epoch, float(trainer.callback_metrics[self.monitor]))
 
 
 class StopAndCheck(Callback):

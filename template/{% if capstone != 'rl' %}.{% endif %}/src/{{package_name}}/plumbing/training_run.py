@@ -19,7 +19,7 @@ shared with the Lightning engine's files and every capstone of the project.
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -39,13 +39,14 @@ log = logging.getLogger(__name__)
 class TrainingRun(RunFolder):
     """One run of loop.py: its settings checked, its place (device, process), its progress and its folder."""
 
-    def __init__(self, cfg: DictConfig, run_dir: str | Path):
+    def __init__(self, cfg: DictConfig, run_dir: str | Path, on_validation: Callable[[int, float], None] | None = None):
         check_settings(cfg)  # before any work, so that a bad setting writes nothing
         check_logger(cfg)  # logger=wandb: the wandb package and mode
         super().__init__(cfg, run_dir, CAPSTONE, *choose_monitor(cfg.trainer, Task))
         self.bad_epochs = 0  # validations since the monitored metric last improved (early stopping)
         self.stopping = False  # Ctrl-C: stop after this step, in every process at the same step
         self.val_metrics: dict[str, float] = {}
+        self.on_validation = on_validation  # search.py's pruner: it may stop the run by raising optuna.TrialPruned
 
     def __enter__(self) -> "TrainingRun":
         with contextlib.ExitStack() as stack:
@@ -180,6 +181,8 @@ class TrainingRun(RunFolder):
         patience = self.cfg.trainer.early_stopping_patience
         if patience and self.bad_epochs >= patience:
             log.info(f"Early stop: {self.monitor} did not improve for {patience} epochs.")
+        if self.on_validation is not None:
+            self.on_validation(self.epoch + 1, value)
         self.stopping = distributed.any_process(self.stop.requested)  # Ctrl-C while validating: no further epoch
 
     def checkpoint(self) -> dict:

@@ -44,7 +44,7 @@ class TrainingRun(RunFolder):
     change) are run_folder.py's, the same as the supervised capstones follow.
     """
 
-    def __init__(self, cfg: DictConfig, run_dir: str | Path):
+    def __init__(self, cfg: DictConfig, run_dir: str | Path, on_validation: Callable[[int, float], None] | None = None):
         check_settings(cfg)
         check_logger(cfg)  # logger=wandb: the wandb package and mode, before any step
         super().__init__(cfg, run_dir, CAPSTONE, monitor=cfg.env.monitor, mode="max")
@@ -57,6 +57,7 @@ class TrainingRun(RunFolder):
             runtime.set_rng_state(self.resumed["rng"])
             log.info("Resuming %s at step %d", self.resumed_from, self.step)  # environment steps, all copies summed
         self.solved = False
+        self.on_validation = on_validation  # search.py's pruner: it may stop the run by raising optuna.TrialPruned
 
         every = cfg.trainer.eval_every
         self.next_eval = (self.step // every + 1) * every
@@ -178,6 +179,8 @@ class TrainingRun(RunFolder):
         self.solved = target is not None and monitored >= target
         shown = "  ".join(f"{k.removeprefix('val/')} {v:.3g}" for k, v in metrics.items())
         log.info("step %d  eval: %s%s", self.step, shown, "  (solved)" if self.solved else "")
+        if self.on_validation is not None:
+            self.on_validation(math.ceil(self.step / self.cfg.trainer.eval_every), monitored)  # evaluations so far
         return metrics
 
     def checkpoint(self, state: dict) -> dict:
