@@ -1,10 +1,13 @@
 """notebooks/capstone.ipynb: stored without outputs, and run top to bottom, headless, in smoke mode."""
 
 import json
+import os
 import shutil
+import sys
 
 import nbformat
 import pytest
+import yaml
 from nbclient import NotebookClient
 
 from .conftest import ROOT, python_env
@@ -77,3 +80,42 @@ def test_the_notebook_runs_top_to_bottom_in_smoke_mode(rendered, tmp_path, capst
     # Smoke mode: fake data in the temporary folder, never data/; the README's results section untouched.
     assert not (repo / "data").exists() and not (repo / "results").exists()
     assert (repo / "README.md").read_text() == readme
+
+
+def test_on_colab_the_first_code_cell_clones_the_repository_and_installs_it_beside_colabs_torch(mnist_repo, tmp_path):
+    """Colab cannot be reached from here: the cell runs with a stand-in `google.colab` module and a
+    `subprocess.run` that records the commands instead of running them (the clone is then made by hand)."""
+    notebook = nbformat.reads((mnist_repo / NOTEBOOK).read_text(), as_version=4)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code_cells[0].id == "colab", "the Colab cell comes before any import of the project"
+    commands = []
+
+    def record(command, check):
+        commands.append(command)
+        if command[1] == "clone":
+            (tmp_path / command[-1] / "src").mkdir(parents=True)
+
+    script = (
+        "import subprocess, sys, types\n"
+        "sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
+        f"subprocess.run = record\n{code_cells[0].source}\n"
+    )
+    before = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(script, "colab-cell", "exec"), {"record": record})
+        inside = os.getcwd()
+    finally:
+        os.chdir(before)
+        sys.modules.pop("google.colab", None)
+        sys.path[:] = [path for path in sys.path if not path.startswith(str(tmp_path))]
+    answers = yaml.safe_load((mnist_repo / ".copier-answers.yml").read_text())
+    project, user = answers["project_name"], answers["github_user"]
+    assert commands == [
+        ["git", "clone", "--depth", "1", f"https://github.com/{user}/{project}", project],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--editable", f"{project}[notebook]"],
+    ]
+    assert inside == str(tmp_path / project)  # and from here on, the notebook runs as it does locally
+    readme = (mnist_repo / "README.md").read_text()
+    badge = f"https://colab.research.google.com/github/{user}/{project}/blob/main/{NOTEBOOK}"
+    assert badge in readme and badge in notebook.cells[0].source

@@ -65,3 +65,12 @@ def test_the_python_version_question_says_how_to_choose():
     """Copier cannot see the Python that will install the project, so the prompt tells the learner what to pick
     (a version newer than theirs is refused later by pip: "requires a different Python")."""
     assert "python --version" in QUESTIONS["python_version"]["help"]
+
+
+def test_the_oldest_python_offered_is_the_one_the_project_requires():
+    """copier.yml's python_version choices, the presets' defaults and MIN_PYTHON in pyproject.toml.jinja agree."""
+    choices = QUESTIONS["python_version"]["choices"]
+    pyproject = (ROOT / "template/pyproject.toml.jinja").read_text()
+    assert f'{{%- set MIN_PYTHON = "{choices[0]}" %}}' in pyproject
+    for preset in ROOT.glob("presets/*.yml"):
+        assert yaml.safe_load(preset.read_text())["python_version"] in choices, preset

@@ -112,6 +112,13 @@ def check_extra_install(repo: Path, command: list[str]) -> None:
         assert requirement.specifier.contains(version, prereleases=True), f"{requirement} but {version} is here"
 
 
+def check_uv_sync(repo: Path, command: list[str]) -> None:
+    """`uv sync --extra dev --extra X`: the extras exist. tests/test_uv.py runs `uv sync --extra dev` itself."""
+    extras = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = [command[i + 1] for i, word in enumerate(command) if word == "--extra"]
+    assert named and set(named) <= set(extras) and len(command) == 2 + 2 * len(named), shlex.join(command)
+
+
 def run_process(args: list[str], repo: Path, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{shlex.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -137,15 +144,17 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
     env = {**python_env(repo), "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wandb")}
     env |= {"WANDB_CACHE_DIR": str(tmp_path / "wandb"), "WANDB_CONFIG_DIR": str(tmp_path / "wandb")}
 
-    commands = readme_commands(repo)
+    commands = [command[2:] if command[:2] == ["uv", "run"] else command for command in readme_commands(repo)]
     trains, composed, later, skipped = [], [], [], []
-    for command in commands:
+    for command in commands:  # `uv run python ...` runs as `python ...` here: tests/test_uv.py runs uv itself
         if reason := not_here(command):
             skipped.append(f"{shlex.join(command)}: {reason}")
         elif command == CPU_TORCH:
             continue  # run by tests/test_readme.py
         elif command[:5] == ["python", "-m", "pip", "install", "-e"]:
             check_extra_install(repo, command)
+        elif command[:2] == ["uv", "sync"]:
+            check_uv_sync(repo, command)
         elif (
             command[:2] in (["python", "train.py"], ["python", "search.py"])
             and "hydra/launcher=submitit_slurm" in command

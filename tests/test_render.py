@@ -323,7 +323,7 @@ def test_the_rl_answers_pick_the_environment_and_its_recipe(tmp_path, env, algo,
 def test_the_github_workflow_lints_and_tests_with_tools_the_repo_installs(mnist_repo):
     workflow = yaml.safe_load((mnist_repo / ".github/workflows/ci.yml").read_text())
     commands = "\n".join(step.get("run", "") for step in workflow["jobs"]["test"]["steps"])
-    for command in ('pip install -e ".[dev]"', "ruff check .", "ruff format --check .", "python -m pytest"):
+    for command in ("uv sync --extra dev", "uv run ruff check .", "uv run ruff format --check .", "uv run python -m"):
         assert command in commands
     pyproject = (mnist_repo / "pyproject.toml").read_text()
     assert 'dev = ["pytest' in pyproject and "ruff" in pyproject

@@ -145,7 +145,7 @@ SPACE = "+hparams_search.params"
 BAD_SEARCHES = {  # a mistake in the search, and the sentence it gets
     "hparams_search=grid": "Could not find 'hparams_search/grid'",
     "hparams_search.pruner=patient": "hparams_search.pruner=patient is not a pruner here; use one of median, hyperband",
-    "hparams_search.params.model.dropout={low:0.5,high:0.1}": "hparams_search.params.model.dropout has low=0.5 and high=0.1",
+    "hparams_search.params.model.dropout={low:0.5,high:0.1}": "model.dropout has low=0.5 and high=0.1",
     f"{SPACE}.optim.momentum=0.9": "hparams_search.params.optim.momentum must be {low: NUMBER, high: NUMBER}, with log",
     "hparams_search.storage={file}/journal.log": "Could not open the study",
     "optim.lr=abc": "optim.lr=abc must be a number",

@@ -68,7 +68,7 @@ def test_bad_answers_are_refused_with_a_whole_sentence(tmp_path, answers, senten
     [
         ({"capstone": "cifar"}, "Invalid choice for 'capstone'"),
         ({"license": "GPL"}, "Invalid choice for 'license'"),
-        ({"python_version": "3.9"}, "Invalid choice for 'python_version': '3.9' is not in ['3.10', "),
+        ({"python_version": "3.10"}, "Invalid choice for 'python_version': '3.10' is not in ['3.11', "),
         ({"engine": "jax"}, "Invalid choice for 'engine': 'jax' is not in ['pytorch', 'lightning']"),
         ({"model": "resnet"}, "Invalid choice for 'model': 'resnet' is not in ['cnn', 'mlp']"),
         ({"capstone": "rl", "env": "mujoco"}, "Invalid choice for 'env': 'mujoco' is not in ['cartpole', "),
