@@ -1,8 +1,8 @@
 """notebooks/capstone.ipynb: stored without outputs, and run top to bottom, headless, in smoke mode."""
 
 import json
-import os
 import shutil
+import subprocess
 import sys
 
 import nbformat
@@ -82,40 +82,39 @@ def test_the_notebook_runs_top_to_bottom_in_smoke_mode(rendered, tmp_path, capst
     assert (repo / "README.md").read_text() == readme
 
 
+# Runs a notebook cell (argv[1]) as on Colab, in its own process: with a stand-in `google.colab` module
+# and a `subprocess.run` that records each command instead of running it (and makes the clone's folder).
+AS_ON_COLAB = """
+import json, os, subprocess, sys, types
+sys.modules["google.colab"] = types.ModuleType("google.colab")
+commands = []
+def record(command, check):
+    commands.append(command)
+    if command[1] == "clone":
+        os.makedirs(os.path.join(command[-1], "src"))
+subprocess.run = record
+exec(sys.argv[1])
+print(json.dumps({"commands": commands, "cwd": os.getcwd()}))
+"""
+
+
 def test_on_colab_the_first_code_cell_clones_the_repository_and_installs_it_beside_colabs_torch(mnist_repo, tmp_path):
-    """Colab cannot be reached from here: the cell runs with a stand-in `google.colab` module and a
-    `subprocess.run` that records the commands instead of running them (the clone is then made by hand)."""
+    """Colab cannot be reached from here: the cell's commands are checked, not run."""
     notebook = nbformat.reads((mnist_repo / NOTEBOOK).read_text(), as_version=4)
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code_cells[0].id == "colab", "the Colab cell comes before any import of the project"
-    commands = []
-
-    def record(command, check):
-        commands.append(command)
-        if command[1] == "clone":
-            (tmp_path / command[-1] / "src").mkdir(parents=True)
-
-    script = (
-        "import subprocess, sys, types\n"
-        "sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
-        f"subprocess.run = record\n{code_cells[0].source}\n"
+    result = subprocess.run(
+        [sys.executable, "-c", AS_ON_COLAB, code_cells[0].source], cwd=tmp_path, capture_output=True, text=True
     )
-    before = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        exec(compile(script, "colab-cell", "exec"), {"record": record})
-        inside = os.getcwd()
-    finally:
-        os.chdir(before)
-        sys.modules.pop("google.colab", None)
-        sys.path[:] = [path for path in sys.path if not path.startswith(str(tmp_path))]
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout.splitlines()[-1])
     answers = yaml.safe_load((mnist_repo / ".copier-answers.yml").read_text())
     project, user = answers["project_name"], answers["github_user"]
-    assert commands == [
+    assert ran["commands"] == [
         ["git", "clone", "--depth", "1", f"https://github.com/{user}/{project}", project],
         [sys.executable, "-m", "pip", "install", "--quiet", "--editable", f"{project}[notebook]"],
     ]
-    assert inside == str(tmp_path / project)  # and from here on, the notebook runs as it does locally
+    assert ran["cwd"] == str(tmp_path / project)  # and from here on, the notebook runs as it does locally
     readme = (mnist_repo / "README.md").read_text()
     badge = f"https://colab.research.google.com/github/{user}/{project}/blob/main/{NOTEBOOK}"
     assert badge in readme and badge in notebook.cells[0].source

@@ -104,9 +104,9 @@ def test_two_workers_share_one_study_never_run_the_same_trial_and_prune_hopeless
 
 def test_a_killed_search_goes_on_with_the_same_command_and_runs_the_cut_trial_again(rendered, tmp_path):
     repo = rendered("mnist")
-    # Trials of 30 smoke epochs (seconds each), so that the kill lands inside the second one.
+    # Trials of 15 smoke epochs (a second or two each), so that the kill lands inside the second one.
     command = search_command(repo, tmp_path, "hparams_search.n_trials=2", "hparams_search.pruner=none")
-    command += ["trainer.max_epochs=30"]
+    command += ["trainer.max_epochs=15"]
     worker = subprocess.Popen(command, cwd=repo, env=python_env(repo), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     second = tmp_path / "study/trial_1/metrics.csv"
     deadline = time.monotonic() + 120
