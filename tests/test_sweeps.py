@@ -249,3 +249,15 @@ def test_a_slurm_sweep_submits_one_job_array_with_the_configured_resources(rende
     lines = script.read_text().splitlines()
     for option in ["--array=0-1%2", "--partition=a100", "--gpus-per-node=1", "--time=60", "--cpus-per-task=4"]:
         assert f"#SBATCH {option}" in lines, option
+
+
+def test_a_lightning_search_reports_every_validation_to_the_study(rendered, tmp_path):
+    repo = rendered("mnist", engine="lightning")
+    command = search_command(repo, tmp_path, "hparams_search.n_trials=2", "hparams_search.pruner=none")
+    result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trials = load_study(tmp_path).trials
+    assert [trial.state for trial in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:  # one report per epoch (ReportValidation); the trial's value is the best of them
+        assert sorted(trial.intermediate_values) == [1, 2, 3, 4]
+        assert max(trial.intermediate_values.values()) == trial.value
