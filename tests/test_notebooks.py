@@ -112,9 +112,13 @@ def test_on_colab_the_first_code_cell_clones_the_repository_and_installs_it_besi
     project, user = answers["project_name"], answers["github_user"]
     assert ran["commands"] == [
         ["git", "clone", "--depth", "1", f"https://github.com/{user}/{project}", project],
-        [sys.executable, "-m", "pip", "install", "--quiet", "--editable", f"{project}[notebook]"],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--editable", project],
     ]
     assert ran["cwd"] == str(tmp_path / project)  # and from here on, the notebook runs as it does locally
+    again = subprocess.run(  # a second run of the cell, in the project's folder now: nothing to do
+        [sys.executable, "-c", AS_ON_COLAB, code_cells[0].source], cwd=ran["cwd"], capture_output=True, text=True
+    )
+    assert json.loads(again.stdout.splitlines()[-1]) == {"commands": [], "cwd": ran["cwd"]}, again.stderr
     readme = (mnist_repo / "README.md").read_text()
     badge = f"https://colab.research.google.com/github/{user}/{project}/blob/main/{NOTEBOOK}"
     assert badge in readme and badge in notebook.cells[0].source

@@ -2,9 +2,10 @@
 
 This machine reaches PyPI but not PyTorch's own index, which the rendered pyproject.toml names for
 torch; and uv does not read pip's configuration, where this machine's CPU wheel of torch is found. So
-the test serves that wheel (found through pip's find-links) as a one-package index under the name the
-project gives PyTorch's CPU index: the project's settings are used as they are, with the index's
-address changed, and no CUDA build is ever downloaded.
+the test serves that wheel (found through pip's find-links) as a one-package index, and the copy of
+the project under test names it as its `pytorch-cpu` index: the project's settings are used as they
+are, with that index's address changed. No CUDA build is downloaded; the lock records one for the
+`cuda` group (UV_NO_GROUP=cpu) from PyPI's metadata.
 """
 
 import os
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 from .conftest import python_env
@@ -49,14 +51,16 @@ def test_uv_sync_then_uv_run_trains_with_the_cpu_build_of_pytorch(rendered, tmp_
     pyproject = repo / "pyproject.toml"
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     text = re.sub(r'^requires-python = ".*"$', f'requires-python = "=={python}.*"', pyproject.read_text(), flags=re.M)
-    pyproject.write_text(text)
     wheel = local_torch_wheel()
     index = tmp_path / "pytorch-cpu/torch"
     index.mkdir(parents=True)
     (index / "index.html").write_text(f'<html><body><a href="{wheel.as_uri()}">{wheel.name}</a></body></html>\n')
+    official = 'url = "https://download.pytorch.org/whl/cpu"'
+    assert official in text
+    pyproject.write_text(text.replace(official, f'url = "{index.parent.as_uri()}"'))
 
     env = {key: value for key, value in python_env(repo).items() if not key.startswith(("UV_", "VIRTUAL_ENV"))}
-    env |= {"UV_INDEX": f"pytorch-cpu={index.parent.as_uri()}", "UV_PYTHON": sys.executable}
+    env |= {"UV_PYTHON": sys.executable}
     env |= {"UV_PYTHON_DOWNLOADS": "never", "PYTHONPATH": ""}  # this Python; the project from .venv, not src/
     if certificates := pip_setting("cert"):  # the certificates pip trusts, for PyPI through this network
         env["SSL_CERT_FILE"] = certificates[0]
@@ -67,7 +71,10 @@ def test_uv_sync_then_uv_run_trains_with_the_cpu_build_of_pytorch(rendered, tmp_
         return result
 
     uv("sync", "--extra", "dev")
-    assert (repo / "uv.lock").is_file(), "the first sync writes the lock file the README says to commit"
+    lock = tomllib.loads((repo / "uv.lock").read_text())  # the first sync writes it; the README says to commit it
+    sources = {package["version"]: package["source"] for package in lock["package"] if package["name"] == "torch"}
+    assert sources[torch.__version__] == {"registry": str(index.parent)}  # the cpu group's
+    assert {"registry": "https://pypi.org/simple"} in sources.values()  # the cuda group's, for UV_NO_GROUP=cpu
     site = next((repo / ".venv/lib").glob("python*/site-packages"))
     assert not list(site.glob("nvidia*")), "a CUDA library was installed"
     shown = uv("run", "python", "-c", "import torch, mnist_digits; print(torch.__version__, mnist_digits.__file__)")

@@ -107,6 +107,8 @@ def continue_command(launch: str, run_dir: str | Path) -> str:
     from hydra.core.hydra_config import HydraConfig
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    if HydraConfig.initialized() and HydraConfig.get().job.name == "search":  # a trial: the search goes on
+        return " ".join(["python search.py", *(shlex.quote(o) for o in overrides)])
     kept = [shlex.quote(o) for o in overrides if not o.lstrip("+~").startswith("resume=")]
     return " ".join([launch, f"resume={shlex.quote(str(run_dir))}", *kept])
 

@@ -19,10 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 try:
     import optuna
+    from optuna import TrialPruned  # what on_validation raises to stop a trial (search.py lets it through)
     from optuna.storages.journal import JournalFileBackend, JournalStorage
     from optuna.trial import TrialState
 except ModuleNotFoundError:
-    raise SystemExit('search.py needs Optuna, from the optuna extra: python -m pip install -e ".[optuna]"') from None
+    raise SystemExit(
+        'search.py needs Optuna: uv sync --extra dev --extra optuna, or pip install -e ".[optuna]"'
+    ) from None
 
 from .errors import UserError
 from .files import file_system_error
@@ -100,9 +103,7 @@ def is_number(value) -> bool:
 
 
 def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
-    """The trial's settings, one value per key of the space, as the study's sampler picks them.
-    The trial also records which process runs it, so that a crashed worker's trial can run again."""
-    trial.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getpid()}")
+    """The trial's settings, one value per key of the space, as the study's sampler picks them."""
     settings = {}
     for key, spec in space.items():
         if "choices" in spec:
@@ -123,9 +124,17 @@ def report_to(trial: optuna.Trial, monitor: str, at: str):
         trial.report(value, step)
         if trial.should_prune():
             log.info(f"Trial {trial.number} pruned at {at} {step}: {monitor}={value:.4g}")
-            raise optuna.TrialPruned()
+            raise TrialPruned()
 
     return report
+
+
+def as_overrides(settings: dict) -> list[str]:
+    """The settings as command-line overrides: optim.lr=0.0031, trainer.grad_clip=null, model=mlp."""
+    return [
+        f"{key}={'null' if value is None else str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in settings.items()
+    ]
 
 
 def describe(settings: dict) -> str:
@@ -134,14 +143,18 @@ def describe(settings: dict) -> str:
     return " ".join(parts)
 
 
-def open_study(search: DictConfig, direction: str) -> optuna.Study:
+def open_study(search: DictConfig, direction: str, fixed: list[str]) -> optuna.Study:
     """The study hparams_search.study_name in hparams_search.storage, made on first use.
 
     The storage is a journal file (a path), which several workers may share on one disk, or a
     database URL. A trial that a killed worker of this machine left 'running' is marked failed and
-    its settings are queued to run again, so the same command continues a crashed study.
+    its settings are queued to run again, so the same command continues a crashed study. `fixed`,
+    the command's training overrides, must be those the study was made with: trials of another
+    setup (debug=smoke, another environment) would be compared with its trials as if they were alike.
     """
     storage = str(search.storage)
+    if storage.startswith("sqlite:///"):  # SQLite makes the file, not its folder
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         if "://" in storage:  # sqlite:///study.db, postgresql://...: Optuna's database storage, whose
             # heartbeat marks a silent worker's trial failed after grace_period seconds, and queues it again
@@ -157,20 +170,34 @@ def open_study(search: DictConfig, direction: str) -> optuna.Study:
         study = optuna.create_study(
             study_name=search.study_name,
             storage=backend,
-            sampler=optuna.samplers.TPESampler(**search.sampler),
+            sampler=optuna.samplers.TPESampler(n_startup_trials=search.sampler.n_startup_trials),
             pruner=make_pruner(search),
             direction=direction,
             load_if_exists=True,
         )
     except OSError as error:
-        how = {"elsewhere": "hparams_search.storage=FILE", "path": Path(storage), "then": "search again"}
-        raise file_system_error(error, f"open the study {storage}", **how) from error
-    made_to = study.direction.name.lower()
-    if made_to != direction:
+        advice = {"elsewhere": "hparams_search.storage=FILE", "path": Path(storage), "then": "search again"}
+        raise file_system_error(error, f"open the study {storage}", **advice) from error
+    except Exception as error:  # a database URL that cannot be reached or opened (SQLAlchemy's errors)
+        raise UserError(f"Could not open the study {storage}: {error}; check hparams_search.storage.") from error
+    another_study = "give this search another hparams_search.study_name"
+    if study.direction.name.lower() != direction:
         raise UserError(
-            f"The study {search.study_name} in {storage} was made to {made_to} its value, and this search would "
-            f"{direction} it; give it another hparams_search.study_name."
+            f"The study {search.study_name} in {storage} was made to {study.direction.name.lower()} "
+            f"its value, and this search would {direction} it; {another_study}."
         )
+    made_with = study.user_attrs.get("overrides")
+    if made_with is None:
+        study.set_user_attr("overrides", fixed)
+    elif sorted(made_with) != sorted(fixed):
+        raise UserError(
+            f"The study {search.study_name} was made by a search with the training overrides "
+            f"{' '.join(made_with) or '(none)'}, and this one has {' '.join(fixed) or '(none)'}; "
+            f"use those, or {another_study}."
+        )
+    if search.sampler.seed is not None:  # a seed that moves on with the study, so a continued one tries new settings
+        seed = search.sampler.seed + len(study.trials) + 1_000_003 * search.worker
+        study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=search.sampler.n_startup_trials)
     retry_trials_of_dead_workers(study)
     return study
 
@@ -193,10 +220,18 @@ def retry_trials_of_dead_workers(study: optuna.Study) -> None:
     host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, _, pid = str(trial.user_attrs.get(WORKER, "")).rpartition(":")
-        if worker_host == host and pid.isdigit() and not process_alive(int(pid)):
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-            log.warning(f"Trial {trial.number} was left unfinished by a worker that stopped; its settings run again.")
+        # This very process cannot have left it: a pid of ours is another, older process's, reused.
+        gone = pid.isdigit() and (int(pid) == os.getpid() or not process_alive(int(pid)))
+        if worker_host != host or not gone:
+            continue
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        if "retry_of" in trial.user_attrs:  # it ran again already, and its worker stopped again
+            log.warning(
+                f"Trial {trial.number}, a second try of trial {trial.user_attrs['retry_of']}, was cut short too."
+            )
+            continue
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        log.warning(f"Trial {trial.number} was left unfinished by a worker that stopped; its settings run again.")
 
 
 def process_alive(pid: int) -> bool:
@@ -213,10 +248,9 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def study_done(study: optuna.Study, n_trials: int) -> bool:
-    """n_trials finished (complete or pruned); or more failed than that, when the settings or code keep failing."""
-    failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    return finished_trials(study) >= n_trials or failed > n_trials
+def failed_since(study: optuna.Study, first: int) -> int:
+    """Trials numbered `first` or later that failed: this command's, when `first` is where it began."""
+    return sum(trial.number >= first for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
 
 
 @contextlib.contextmanager
@@ -233,14 +267,14 @@ def log_into(path: Path):
         handler.close()
 
 
-def write_results(study: optuna.Study, folder: Path, monitor: str) -> None:
+def write_results(study: optuna.Study, folder: Path, monitor: str, fixed: list[str], plots: bool = True) -> None:
     """search_summary.csv and .md (a row per trial), best_settings.yaml, and Optuna's plots, in `folder`."""
     trials = study.get_trials(deepcopy=False)
     if not trials:
         return
     keys = list(dict.fromkeys(key for trial in trials for key in trial.params))
     columns = ["trial", "state", monitor, "validations", *keys]
-    rows = [[t.number, t.state.name.lower(), last_value(t), len(t.intermediate_values)] for t in trials]
+    rows = [[t.number, t.state.name.lower(), reported_value(t), len(t.intermediate_values)] for t in trials]
     rows = [row + [t.params.get(key, "") for key in keys] for row, t in zip(rows, trials, strict=True)]
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "search_summary.csv").open("w", newline="") as f:
@@ -249,18 +283,21 @@ def write_results(study: optuna.Study, folder: Path, monitor: str) -> None:
     lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
     lines += ["", pruning_saving(trials)]
     (folder / "search_summary.md").write_text("\n".join(lines) + "\n")
-    log.info(f"The study's {len(trials)} trials: {folder / 'search_summary.md'}. {lines[-1]}")
-    if any(t.state == TrialState.COMPLETE for t in trials):
+    if not plots:  # after each trial: the table only
+        return
+    log.info(f"The study's trials ({len(trials)}): {folder / 'search_summary.md'}. {lines[-1]}")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete:
         best = study.best_trial
-        overrides = [f"{key}={value}" for key, value in best.params.items()]
+        overrides = [*fixed, *as_overrides(best.params)]
         result = {"trial": best.number, monitor: best.value, "overrides": overrides}
         (folder / "best_settings.yaml").write_text(yaml.safe_dump(result, sort_keys=False))
         log.info(f"Best: trial {best.number}, {monitor}={best.value:.4g}: python train.py {' '.join(overrides)}")
-        save_plots(study, folder, monitor)
+        save_plots(study, folder, monitor, importances=len({t.value for t in complete}) > 2)
 
 
-def last_value(trial) -> float | str:
-    """A finished trial's value; a pruned one's last reported value; nothing for a failed one."""
+def reported_value(trial) -> float | str:
+    """A complete trial's value (its best); a pruned one's last report; nothing for a failed one."""
     if trial.value is not None:
         return trial.value
     if trial.state == TrialState.PRUNED and trial.intermediate_values:
@@ -273,31 +310,32 @@ def pruning_saving(trials: list) -> str:
     full = max((len(t.intermediate_values) for t in trials if t.state == TrialState.COMPLETE), default=0)
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     if not full:
-        return "No trial has finished yet."
+        return "No trial has run to its end yet."
     saved = sum(max(0, full - len(t.intermediate_values)) for t in pruned) / full
     return (
         f"Pruning stopped {len(pruned)} of {len(trials)} trials early, which saved {saved:.1f} trials' worth of "
-        f"training (a whole trial validates {full} times)."
+        f"training (a whole trial reports {full} validation{'s' if full > 1 else ''})."
     )
 
 
-def save_plots(study: optuna.Study, folder: Path, monitor: str) -> None:
-    """optimization_history.png (each trial's value, and the best so far) and param_importances.png."""
+def save_plots(study: optuna.Study, folder: Path, monitor: str, importances: bool) -> None:
+    """optimization_history.png (each trial's value, and the best so far) and, once three complete trials
+    differ in value (fewer say nothing about which setting matters), param_importances.png."""
     import matplotlib
 
     matplotlib.use("Agg")  # files, no window
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as plots
 
-    for name, plot in (
-        ("optimization_history", plots.plot_optimization_history),
-        ("param_importances", plots.plot_param_importances),
-    ):
+    drawn = {"optimization_history": plots.plot_optimization_history}
+    if importances:
+        drawn["param_importances"] = plots.plot_param_importances
+    for name, plot in drawn.items():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. that importances are equal among very few trials
                 axes = plot(study, target_name=monitor)
-        except (ValueError, RuntimeError) as error:  # e.g. importances need two finished trials
+        except (ValueError, RuntimeError) as error:  # e.g. a study without a complete trial
             log.info(f"No {name}.png yet: {error}")
             continue
         axes.figure.set_size_inches(8, 5)
