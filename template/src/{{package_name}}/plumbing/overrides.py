@@ -83,7 +83,9 @@ def expected_kind(default, value) -> str | None:
 
 
 def as_override(value) -> str:
-    """A value as it is written on the command line: true, 0.003, [0.9,0.999]."""
+    """A value as it is written on the command line: true, null, 0.003, [0.9,0.999]."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return str(value).lower()
     if OmegaConf.is_list(value):

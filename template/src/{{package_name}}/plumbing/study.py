@@ -8,7 +8,6 @@ one sentence, and writes the results: a table of the trials, the best settings, 
 import contextlib
 import csv
 import logging
-import math
 import os
 import socket
 import warnings
@@ -29,6 +28,8 @@ except ModuleNotFoundError:
 
 from .errors import UserError
 from .files import file_system_error
+from .overrides import as_override
+from .sweep import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,7 @@ def report_to(trial: optuna.Trial, monitor: str, at: str):
 
 def as_overrides(settings: dict) -> list[str]:
     """The settings as command-line overrides: optim.lr=0.0031, trainer.grad_clip=null, model=mlp."""
-    return [
-        f"{key}={'null' if value is None else str(value).lower() if isinstance(value, bool) else value}"
-        for key, value in settings.items()
-    ]
+    return [f"{key}={as_override(value)}" for key, value in settings.items()]
 
 
 def describe(settings: dict) -> str:
@@ -279,13 +277,11 @@ def write_results(study: optuna.Study, folder: Path, monitor: str, fixed: list[s
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "search_summary.csv").open("w", newline="") as f:
         csv.writer(f).writerows([columns, *rows])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
-    lines += ["", pruning_saving(trials)]
-    (folder / "search_summary.md").write_text("\n".join(lines) + "\n")
+    saving = pruning_saving(trials)
+    (folder / "search_summary.md").write_text(markdown_table(columns, rows) + "\n" + saving + "\n")
     if not plots:  # after each trial: the table only
         return
-    log.info(f"The study's trials ({len(trials)}): {folder / 'search_summary.md'}. {lines[-1]}")
+    log.info(f"The study's trials ({len(trials)}): {folder / 'search_summary.md'}. {saving}")
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
@@ -342,7 +338,3 @@ def save_plots(study: optuna.Study, folder: Path, monitor: str, importances: boo
         axes.figure.tight_layout()
         axes.figure.savefig(folder / f"{name}.png", dpi=120)
         plt.close(axes.figure)
-
-
-def format_cell(value) -> str:
-    return ("" if math.isnan(value) else f"{value:.4g}") if isinstance(value, float) else str(value)

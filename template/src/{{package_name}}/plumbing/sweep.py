@@ -9,6 +9,7 @@ search.py, an Optuna search, writes its own table (plumbing/study.py).
 import csv
 import json
 import logging
+import math
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -49,14 +50,18 @@ class SweepSummary(Callback):
             writer = csv.DictWriter(f, columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        for row in rows:
-            cells = [format_cell(row.get(column, "failed" if column == "step" else "")) for column in columns]
-            lines.append("| " + " | ".join(cells) + " |")
-        table = "\n".join(lines) + "\n"
+        cells = [[row.get(column, "failed" if column == "step" else "") for column in columns] for row in rows]
+        table = markdown_table(columns, cells)
         (sweep_dir / "sweep_summary.md").write_text(table)
         log.info("Sweep of %d runs in %s:\n%s", len(rows), sweep_dir, table)
 
 
+def markdown_table(columns: list[str], rows: list[list]) -> str:
+    """A Markdown table: numbers with 4 significant digits, nan as an empty cell."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def format_cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return ("" if math.isnan(value) else f"{value:.4g}") if isinstance(value, float) else str(value)
