@@ -57,7 +57,7 @@ class SweepSummary(Callback):
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:
-    """A Markdown table: numbers with 4 significant digits, nan as an empty cell."""
+    """A Markdown table: numbers to 4 significant figures, nan as an empty cell."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
