@@ -23,6 +23,7 @@ COMMON_FILES = {
     "train.py",
     "evaluate.py",
     "search.py",
+    "demo.py",
     "configs/train.yaml",
     "configs/search.yaml",
     "configs/eval.yaml",
@@ -37,6 +38,7 @@ COMMON_FILES = {
     "tests/test_training.py",
     "tests/test_checkpoint.py",
     "tests/test_files.py",
+    "tests/test_demo_page.py",
     "tests/disks.py",
     "CITATION.cff",
     ".pre-commit-config.yaml",
@@ -54,12 +56,13 @@ SUPERVISED_FILES = COMMON_FILES | {
 }
 # The lesson at the top of src/<package>/; the plumbing of every run one level down, in plumbing/.
 SUPERVISED_MODULES = "__init__ batches curves data evaluation fixtures loop model optim plots task"
-PLUMBING = "plumbing/__init__ plumbing/checkpoint plumbing/errors plumbing/files plumbing/metrics_csv"
+PLUMBING = "plumbing/__init__ plumbing/checkpoint plumbing/demo_page plumbing/errors plumbing/files"
+PLUMBING += " plumbing/metrics_csv"
 PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/runtime plumbing/study plumbing/sweep"
 PLUMBING += " plumbing/tracking"
 SUPERVISED_MODULES += f" {PLUMBING} plumbing/distributed plumbing/download plumbing/mixed_precision plumbing/settings"
 SUPERVISED_MODULES += " plumbing/training_run"
-RL_MODULES = "__init__ connect_four dqn envs evaluation gif networks play plots ppo training"
+RL_MODULES = "__init__ connect_four demo dqn envs evaluation gif networks play plots ppo training"
 RL_MODULES += f" {PLUMBING} plumbing/training_run"
 
 
@@ -69,10 +72,16 @@ def package_files(package: str, modules: str) -> set[str]:
 
 FILES = {
     "mnist": SUPERVISED_FILES
-    | package_files("mnist_digits", SUPERVISED_MODULES)
-    | {"configs/data/mnist.yaml", "configs/model/cnn.yaml", "configs/model/mlp.yaml", "tests/test_mnist_data.py"},
+    | package_files("mnist_digits", f"{SUPERVISED_MODULES} demo prediction")
+    | {
+        "configs/data/mnist.yaml",
+        "configs/model/cnn.yaml",
+        "configs/model/mlp.yaml",
+        "tests/test_mnist_data.py",
+        "tests/test_prediction.py",
+    },
     "camvid": SUPERVISED_FILES
-    | package_files("camvid_segmentation", f"{SUPERVISED_MODULES} plumbing/archive augment classes prediction")
+    | package_files("camvid_segmentation", f"{SUPERVISED_MODULES} plumbing/archive augment classes demo prediction")
     | {
         "src/camvid_segmentation/camvid_manifest.tsv",
         "predict.py",
@@ -84,7 +93,7 @@ FILES = {
         "tests/test_predict.py",
     },
     "imdb": SUPERVISED_FILES
-    | package_files("imdb_sentiment", f"{SUPERVISED_MODULES} plumbing/archive movies predict text")
+    | package_files("imdb_sentiment", f"{SUPERVISED_MODULES} plumbing/archive demo explain movies predict text")
     | {
         "predict.py",
         "configs/data/imdb.yaml",
@@ -96,6 +105,7 @@ FILES = {
         "tests/test_imdb_data.py",
         "tests/test_naive_bayes.py",
         "tests/test_predict.py",
+        "tests/test_explain.py",
     },
     "rl": COMMON_FILES
     | package_files("rl_agent", RL_MODULES)

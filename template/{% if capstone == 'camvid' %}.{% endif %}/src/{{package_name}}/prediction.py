@@ -19,6 +19,7 @@ from .task import CAPSTONE
 
 CAMVID_HEIGHT = 360  # the photos the model learnt from are 360 pixels high (at data.size=null)
 MAX_OVERLAY_HEIGHT = 720  # larger photos are drawn at this height, so a phone photo does not fill memory
+MAX_PIXELS = 50_000_000  # a photo of more is refused before it is decoded (a 48-megapixel phone's fit)
 
 
 class Segmenter:
@@ -74,13 +75,7 @@ def predict_files(images: list[Path], segment: Segmenter, out_dir: str | Path) -
     out_dir = make_folder(out_dir, "predictions folder", elsewhere="out=DIR")
     written = []
     for path in images:
-        try:
-            with Image.open(path) as image:
-                photo = ImageOps.exif_transpose(image).convert("RGB")  # upright, as a phone shows it
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-            raise UserError(f"Could not read {path} as an image ({error}); pass PNG or JPEG files.") from error
-        if photo.height > MAX_OVERLAY_HEIGHT:
-            photo = resize_to_height(photo, MAX_OVERLAY_HEIGHT)
+        photo = open_photo(path)
         classes = segment(photo)
         pixels = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
         target = out_dir / f"{Path(path).stem}_overlay.png"
@@ -95,10 +90,41 @@ def predict_files(images: list[Path], segment: Segmenter, out_dir: str | Path) -
         yield target
 
 
+def open_photo(path: str | Path) -> Image.Image:
+    """The photo at `path`, upright and in RGB, at most MAX_OVERLAY_HEIGHT pixels high.
+
+    A file that is no picture, or one of more than MAX_PIXELS, is a UserError, before it is decoded.
+    """
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                megapixels = image.width * image.height / 1e6
+                raise UserError(f"{Path(path).name} has {megapixels:.0f} megapixels; pass a photo of at most 50.")
+            photo = ImageOps.exif_transpose(image).convert("RGB")  # upright, as a phone shows it
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        raise UserError(f"Could not read {Path(path).name} as an image ({error}); pass PNG or JPEG files.") from error
+    return resize_to_height(photo, MAX_OVERLAY_HEIGHT) if photo.height > MAX_OVERLAY_HEIGHT else photo
+
+
+def class_shares(classes: torch.Tensor) -> list[tuple[int, float]]:
+    """(class id, share of the pixels) for each class the ids [H, W] hold, the largest first; void left out."""
+    counts = torch.bincount(classes.flatten(), minlength=VOID + 1)[:VOID]
+    return [(int(i), float(counts[i]) / classes.numel()) for i in counts.argsort(descending=True) if counts[i] > 0]
+
+
+def validation_photos(data_cfg, count: int = 3) -> list[Path]:
+    """Up to `count` photos of a run's validation split, spread over it: examples for the demo page."""
+    root = Path(data_cfg.root).expanduser()
+    if data_cfg.get("val_drive") is None:
+        photos = sorted((root / "val").glob("*.png"))
+    else:
+        photos = sorted((root / "train").glob(f"{data_cfg.val_drive}_*.png"))
+    return photos[:: max(1, len(photos) // count)][:count]
+
+
 def with_key(picture: Image.Image, classes: torch.Tensor) -> Image.Image:
     """The overlay above a key of the classes it shows: each one's colour, name and share of the photo."""
-    counts = torch.bincount(classes.flatten(), minlength=VOID + 1)[:VOID]
-    shown = [(int(i), float(counts[i]) / classes.numel()) for i in counts.argsort(descending=True) if counts[i] > 0]
+    shown = class_shares(classes)
     if not shown:  # all void: nothing to name
         return picture
     size = max(12, picture.width // 60)  # the text height: readable on a phone photo and on a small one

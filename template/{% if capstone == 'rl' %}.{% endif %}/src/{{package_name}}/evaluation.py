@@ -41,7 +41,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics", elsewhere="a copy of the run folder"
     )
     if cfg.gif.enabled:
-        frames = record_episode(network, trained.env, seed=cfg.seed, max_frames=cfg.gif.max_frames)
+        frames, _ = record_episode(network, trained.env, seed=cfg.seed, max_frames=cfg.gif.max_frames)
         save_gif(frames, run_dir / "agent.gif", fps=cfg.gif.fps, width=cfg.gif.width)
     if cfg.plots and (run_dir / "metrics.csv").is_file():
         title = f"{trained.algo.name.upper()} on {trained.env.id}"

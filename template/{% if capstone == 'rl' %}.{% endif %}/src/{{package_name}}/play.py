@@ -75,8 +75,11 @@ def play_matches(network, opponent: str, games: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def record_episode(network, env_cfg, seed: int, max_frames: int) -> list[np.ndarray]:
-    """RGB frames of one greedy episode, for the GIF in the README (at most `max_frames`)."""
+def record_episode(network, env_cfg, seed: int, max_frames: int) -> tuple[list[np.ndarray], float]:
+    """RGB frames of one greedy episode, for the GIF in the README (at most `max_frames`), and its return.
+
+    Connect Four: a game against the lookahead player, its return +1 for a win, 0 a draw, -1 a loss.
+    """
     device = next(network.parameters()).device
     if env_cfg.name == "connect_four":  # the network (red, first) against the lookahead player
         rng = np.random.default_rng(seed)
@@ -94,28 +97,70 @@ def record_episode(network, env_cfg, seed: int, max_frames: int) -> list[np.ndar
                 break
         # A move every half second at 30 frames per second; the final position stays for 2 seconds.
         frames = [board_image(board) for board in boards for _ in range(15)] + [board_image(boards[-1])] * 45
-        return frames[-max_frames:]
+        return frames[-max_frames:], float(info["winner"][0])
     if env_cfg.name == "atari":  # ale-py's vector env renders no colour frames: show what the agent sees
         envs = make_envs(env_cfg, 1, training=False)
         obs, _ = envs.reset(seed=seed)
-        frames = []
+        frames, episode_return = [], 0.0
         while len(frames) < max_frames:
             frames.append(np.repeat(obs[0, -1][:, :, None], 3, axis=2))
-            obs, _, terminated, truncated, _ = envs.step(network.act(to_tensor(obs, device)).cpu().numpy())
+            obs, reward, terminated, truncated, _ = envs.step(network.act(to_tensor(obs, device)).cpu().numpy())
+            episode_return += float(reward[0])
             if terminated[0] or truncated[0]:
                 break
         envs.close()
-        return frames
+        return frames, episode_return
     import gymnasium as gym
 
     env = gym.make(env_cfg.id, render_mode="rgb_array")
     obs, _ = env.reset(seed=seed)
-    frames = [env.render()]
+    frames, episode_return = [env.render()], 0.0
     while len(frames) < max_frames:
         action = network.act(to_tensor(obs, device)[None]).item()
-        obs, _, terminated, truncated, _ = env.step(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
         frames.append(env.render())
+        episode_return += float(reward)
         if terminated or truncated:
             break
     env.close()
-    return frames
+    return frames, episode_return
+
+
+class GameAgainstAgent:
+    """Connect Four between a person and the network, a move each: the demo page's game.
+
+    The network plays greedily, as in evaluation. `board` is the position to show (+1 red, who
+    moves first; -1 yellow), `winner` None until the game ends (then +1, -1 or 0 for a draw).
+    """
+
+    def __init__(self, network, person_first: bool = True):
+        self.network, self.device = network, next(network.parameters()).device
+        self.env = ConnectFourVectorEnv(1)
+        self.obs, self.info = self.env.reset()
+        self.board, self.winner, self.last_move = self.env.boards[0].copy(), None, None
+        self.person = 1 if person_first else -1
+        if not person_first:
+            self.agent_moves()
+
+    def play(self, column: int) -> None:
+        """The person's move in `column` (0 to 6), then the network's reply; a ValueError if it cannot be played."""
+        if self.winner is not None:
+            raise ValueError("The game is over: start a new one.")
+        if not self.info["action_mask"][0, column]:
+            raise ValueError(f"Column {column + 1} is full: pick another one.")
+        self.move(column)
+        if self.winner is None:
+            self.agent_moves()
+
+    @torch.no_grad()
+    def agent_moves(self) -> None:
+        mask = to_tensor(self.info["action_mask"], self.device)
+        self.move(int(self.network.act(to_tensor(self.obs, self.device), mask)[0]))
+
+    def move(self, column: int) -> None:
+        self.obs, _, terminated, _, self.info = self.env.step(np.array([column]))
+        self.last_move = column
+        if terminated[0]:  # the environment has already begun a new game: keep the final position
+            self.board, self.winner = self.info["final_board"][0].copy(), int(self.info["winner"][0])
+        else:
+            self.board = self.env.boards[0].copy()

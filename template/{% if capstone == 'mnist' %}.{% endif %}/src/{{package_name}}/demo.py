@@ -1,0 +1,81 @@
+"""The demo page: draw a digit (or upload a picture of one) and watch the model read it.
+
+Beside the answer, the page shows the probabilities of all ten digits and the 28x28 picture the
+model actually read (prediction.as_mnist_digit): a thin, small or off-centre stroke becomes a
+centred, MNIST-like digit, which is why the drawing does not have to fill the canvas.
+"""
+
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from .plumbing.demo_page import describe_checkpoint
+from .plumbing.errors import UserError
+from .prediction import DigitReader, as_mnist_digit
+
+SHOWN = 224  # the side at which the 28x28 input is shown: 8 screen pixels per pixel, no smoothing
+
+
+def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
+    """The Gradio page of a checkpoint; `repository`: the project's URL, linked from the page."""
+    reader = DigitReader(checkpoint, device)
+
+    def read(picture: Image.Image | None):
+        if picture is None:
+            return None, None, None
+        try:
+            digit = as_mnist_digit(picture)
+        except UserError as error:
+            raise gr.Error(str(error)) from None
+        probabilities = reader(digit)
+        chart = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities})
+        answer = {str(d): p for d, p in enumerate(probabilities)}
+        seen = Image.fromarray(digit).resize((SHOWN, SHOWN), Image.Resampling.NEAREST)
+        return answer, chart, seen
+
+    def read_drawing(drawing: dict | None):
+        return read(None if drawing is None else drawing.get("composite"))
+
+    def read_upload(path: str | None):
+        if path is None:
+            return None, None, None
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+            raise gr.Error("That file is not a picture Pillow can read: upload a PNG or JPEG of a digit.") from None
+        return read(image)
+
+    with gr.Blocks(title="Handwritten digits") as page:
+        gr.Markdown(
+            "# Handwritten digit recognition\n"
+            "A convolutional network trained on MNIST's 60,000 handwritten digits reads yours. "
+            f"Draw a digit in the box, or upload a picture of one. [Code and results]({repository}).\n\n"
+            + describe_checkpoint(reader.checkpoint, {"test/acc": "test accuracy"})
+        )
+        with gr.Row():
+            with gr.Column():
+                with gr.Tab("Draw"):
+                    canvas = gr.Sketchpad(
+                        label="Draw one digit (pick the brush on the left first)",
+                        image_mode="L",  # black strokes on white: the page inverts them as MNIST's are
+                        type="pil",
+                        canvas_size=(400, 400),
+                        brush=gr.Brush(default_size=28, colors=["#000000"], color_mode="fixed"),
+                        layers=False,
+                        elem_id="canvas",
+                    )
+                with gr.Tab("Upload"):
+                    upload = gr.Image(label="A picture of one digit", type="filepath", elem_id="upload")
+            with gr.Column():
+                answer = gr.Label(label="The model reads", num_top_classes=3, elem_id="answer")
+                chart = gr.BarPlot(
+                    x="digit", y="probability", y_lim=[0, 1], label="Probability of each digit", sort="x", height=220
+                )
+                seen = gr.Image(label="What the model saw: 28 x 28 pixels", interactive=False, height=SHOWN)
+        outputs = [answer, chart, seen]
+        canvas.change(read_drawing, canvas, outputs, trigger_mode="always_last", show_progress="hidden")
+        upload.change(read_upload, upload, outputs)
+    return page
