@@ -34,7 +34,7 @@ CAPSTONES = ("mnist", "camvid", "imdb", "rl")
 
 
 # Measured seconds of the slow tests on the 2-core CI machine (bench/HISTORY.md); others take about 75.
-SLOW_SECONDS = {"[rl]": 170, "lightning": 115}
+SLOW_SECONDS = {"[rl]": 170, "lightning": 115, "test_demo_pages": 30}
 
 
 def pytest_collection_modifyitems(items):

@@ -22,6 +22,21 @@ from .task import CAPSTONE
 METRICS = {"test/miou": "test mean IoU", "test/pixel_acc": "pixel accuracy"}  # of metrics.json, for the header
 
 
+class PhotoInput(gr.Image):
+    """gr.Image that checks an upload as predict.py does first (open_photo): a file that is no photo,
+    or too large a one, is a sentence on the page instead of Gradio's bare "Error"."""
+
+    is_template = True  # Gradio's mark for a subclass that its parent's widget draws
+
+    def preprocess(self, payload):
+        if payload is not None:
+            try:
+                open_photo(payload.path)
+            except UserError as error:
+                raise gr.Error(str(error)) from None
+        return super().preprocess(payload)
+
+
 def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
     """The Gradio page of a checkpoint; `repository`: the project's URL, linked from the page."""
     segment = Segmenter(checkpoint, device)
@@ -30,10 +45,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
     def read(path: str | None):
         if path is None:
             return None, key_html([])
-        try:
-            photo = open_photo(path)
-        except UserError as error:
-            raise gr.Error(str(error)) from None
+        photo = open_photo(path)  # checked on upload by PhotoInput
         classes = segment(photo)
         pixels = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
         return overlay(pixels, classes).numpy(), key_html(class_shares(classes))
@@ -47,7 +59,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         )
         with gr.Row():
             with gr.Column():
-                photo = gr.Image(
+                photo = PhotoInput(
                     label="A street photo (at most 10 MB and 50 megapixels)",
                     type="filepath",
                     sources=["upload", "clipboard"],

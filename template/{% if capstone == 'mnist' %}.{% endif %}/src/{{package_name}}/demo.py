@@ -18,6 +18,18 @@ from .prediction import DigitReader, as_mnist_digit
 SHOWN = 224  # the side at which the 28x28 input is shown: 8 screen pixels per pixel, no smoothing
 
 
+class PictureInput(gr.Image):
+    """gr.Image that says what is wrong with an upload that is no picture, instead of Gradio's bare "Error"."""
+
+    is_template = True  # Gradio's mark for a subclass that its parent's widget draws
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError):  # Pillow cannot read it
+            raise gr.Error("That file is not a picture: upload a PNG or JPEG of one digit.") from None
+
+
 def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
     """The Gradio page of a checkpoint; `repository`: the project's URL, linked from the page."""
     reader = DigitReader(checkpoint, device)
@@ -36,22 +48,15 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         return answer, chart, seen
 
     def read_drawing(drawing: dict | None):
-        return read(None if drawing is None else drawing.get("composite"))
-
-    def read_upload(path: str | None):
-        if path is None:
+        canvas = None if drawing is None else drawing.get("composite")
+        if canvas is None or canvas.getextrema()[0] > 127:  # a cleared canvas: nothing to read, nothing to say
             return None, None, None
-        try:
-            with Image.open(path) as image:
-                image.load()
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-            raise gr.Error("That file is not a picture Pillow can read: upload a PNG or JPEG of a digit.") from None
-        return read(image)
+        return read(canvas)
 
     with gr.Blocks(title="Handwritten digits") as page:
         gr.Markdown(
             "# Handwritten digit recognition\n"
-            "A convolutional network trained on MNIST's 60,000 handwritten digits reads yours. "
+            "A neural network trained on MNIST's handwritten digits reads yours. "
             f"Draw a digit in the box, or upload a picture of one. [Code and results]({repository}).\n\n"
             + describe_checkpoint(reader.checkpoint, {"test/acc": "test accuracy"})
         )
@@ -68,14 +73,16 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
                         elem_id="canvas",
                     )
                 with gr.Tab("Upload"):
-                    upload = gr.Image(label="A picture of one digit", type="filepath", elem_id="upload")
+                    upload = PictureInput(label="A picture of one digit", type="pil", elem_id="upload")
             with gr.Column():
                 answer = gr.Label(label="The model reads", num_top_classes=3, elem_id="answer")
                 chart = gr.BarPlot(
                     x="digit", y="probability", y_lim=[0, 1], label="Probability of each digit", sort="x", height=220
                 )
-                seen = gr.Image(label="What the model saw: 28 x 28 pixels", interactive=False, height=SHOWN)
+                seen = gr.Image(
+                    label="What the model saw: 28 x 28 pixels", interactive=False, height=SHOWN, elem_id="seen"
+                )
         outputs = [answer, chart, seen]
         canvas.change(read_drawing, canvas, outputs, trigger_mode="always_last", show_progress="hidden")
-        upload.change(read_upload, upload, outputs)
+        upload.change(read, upload, outputs)
     return page
