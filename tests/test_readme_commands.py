@@ -11,6 +11,7 @@ listed in NOT_HERE with the reason, and what runs in its place; any other comman
 not know how to run fails it, so a new README line cannot go untested.
 """
 
+import ast
 import json
 import re
 import shlex
@@ -119,6 +120,20 @@ def check_uv_sync(repo: Path, command: list[str]) -> None:
     assert named and set(named) <= set(extras) and len(command) == 2 + 2 * len(named), shlex.join(command)
 
 
+def check_demo_settings(repo: Path, command: list[str]) -> None:
+    """`python demo.py key=value ...`: each setting is one demo.py takes. The pages themselves are served,
+    and used in a browser, by tests/test_demo_pages.py (a server that runs until stopped has no place here)."""
+    (source,) = repo.glob("src/*/plumbing/demo_page.py")
+    settings = next(
+        node.value
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SETTINGS"
+    )
+    known = {key.value for key in settings.keys}
+    for word in command[2:]:
+        assert word.partition("=")[0] in known, f"{shlex.join(command)}: demo.py takes no {word!r}"
+
+
 def run_process(args: list[str], repo: Path, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{shlex.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -172,6 +187,8 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
             if "resume=true" in args:
                 trains.append(["train.py", *SMOKE])  # a run to continue: the latest, with the same settings
             trains.append(["train.py", *args])
+        elif command[:2] == ["python", "demo.py"]:
+            check_demo_settings(repo, command)
         elif command[0] == "torchrun" or command[:2] in (["python", "evaluate.py"], ["python", "predict.py"]):
             later.append(command)  # they need the smoke run's checkpoint or processes of their own
         else:

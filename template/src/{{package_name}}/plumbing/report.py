@@ -26,6 +26,8 @@ START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 RESULTS = "results"  # the folder beside README.md that holds the copies; git tracks it
 NOT_METRICS = {"checkpoint", "step", "train/step"}  # what metrics.json says about the run, not about the model
+# A screenshot of the demo page (README.md's "Try it in a browser"), saved into results/ by hand: shown, never removed.
+DEMO_SCREENSHOT = "demo.png"
 
 
 def report_evaluation(
@@ -77,7 +79,7 @@ def update_readme(
     project = readme.parent
     old_links = set(re.findall(rf"\]\({RESULTS}/([^)\s/]+)\)", raw[start:end]))  # file names, never a path
     shown = copy_results(run_dir, project / RESULTS, pictures)
-    for name in old_links - set(shown):  # pictures of an earlier run that this one did not make
+    for name in old_links - set(shown) - {DEMO_SCREENSHOT}:  # pictures of an earlier run that this one did not make
         (project / RESULTS / name).unlink(missing_ok=True)
     newline = "\r\n" if "\r\n" in raw else "\n"
     section = results_markdown(run_dir, Path(checkpoint).name, project, shown)
@@ -124,6 +126,9 @@ def results_markdown(run_dir: Path, checkpoint: str, project: Path, shown: list[
             lines += ["", f"More in [{name}]({path})."]
         elif name != "metrics.json":
             lines += ["", f"![{Path(name).stem.replace('_', ' ')}]({path})"]
+    lines += ["", "Try the model in a browser: `python demo.py` serves a page for it ([how](#try-it-in-a-browser))."]
+    if (project / RESULTS / DEMO_SCREENSHOT).is_file():
+        lines += ["", f"![the demo page]({RESULTS}/{DEMO_SCREENSHOT})"]
     return "\n".join(lines)
 
 
