@@ -59,9 +59,10 @@ from common import (
     render,
     train_watched,
 )
+import demo_latency
 from loop_overhead import LONG, SHORT, bare_loop, template_loop
 
-SECTIONS = ("recipes", "imdb", "camvid", "search", "loop", "startup", "render", "suite")
+SECTIONS = ("recipes", "imdb", "camvid", "search", "loop", "startup", "demo", "render", "suite")
 PRESETS = ("mnist", "camvid", "imdb", "rl")
 
 
@@ -418,6 +419,30 @@ mostly its 2,048 training steps and two evaluations: its smoke run is a short tr
 """
 
 
+def demo_pages(work: Path, repeats: int) -> str:
+    """The demo pages: how long demo.py takes to serve, and how long a page takes to answer."""
+    figures = demo_latency.measure(work, repeats)
+    rows = [
+        f"| {capstone} | {f['start']:.1f} s ({f['start_range'][0]:.1f}-{f['start_range'][1]:.1f}) "
+        f"| {f['served'] * 1000:.0f} ms | {f['alone'] * 1000:.0f} ms | {f['served'] / f['alone']:.1f} |"
+        for capstone, f in figures.items()
+    ]
+    return f"""## Demo pages: start-up and answers
+
+How: `bench/demo_latency.py`. Each capstone's default model (trained by a smoke run: its size, not
+its skill) served by `python demo.py` as a fresh process, from its start until the page answers an
+HTTP request ({repeats} starts, median and range); then one prediction at a time through the
+running server as a visitor's request travels (Gradio's queue, the upload, pre- and post-processing),
+sent with gradio_client: {demo_latency.REQUESTS} requests after an untimed one, median; beside it,
+the same prediction called in-process without the server. Inputs: a 400x400 drawing of a digit, a
+review of 230 words, a 480x360 photo. The targets: an answer under 1 s, a start under 10 s.
+
+| capstone | start until the page answers | answer through the server | in-process | server / in-process |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
 def render_times(work: Path, repeats: int) -> str:
     seconds = {preset: [] for preset in PRESETS}
     for repeat in range(repeats):
@@ -492,6 +517,7 @@ MEASURE = {
     "imdb": imdb_against_peer,
     "loop": loop,
     "startup": startup,
+    "demo": demo_pages,
     "render": render_times,
     "suite": suite,
 }
