@@ -26,9 +26,8 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
-
 from common import compose_train, render
+from PIL import Image, ImageDraw
 
 CAPSTONES = ("mnist", "imdb", "camvid")
 REQUESTS = 10

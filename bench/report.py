@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import demo_latency
 import torch
 from camvid_recipe import linked_data_root
 from common import (
@@ -59,7 +60,6 @@ from common import (
     render,
     train_watched,
 )
-import demo_latency
 from loop_overhead import LONG, SHORT, bare_loop, template_loop
 
 SECTIONS = ("recipes", "imdb", "camvid", "search", "loop", "startup", "demo", "render", "suite")
