@@ -106,7 +106,8 @@ def test_evaluate_fills_the_readme_results_and_a_second_run_replaces_them(projec
     for key, value in metrics.items():
         assert float(rows[key]) == pytest.approx(value, rel=1e-3, abs=1e-4), key
 
-    links = re.findall(r"\]\(([^)\s]+)\)", section)
+    assert "](#try-it-in-a-browser)" in section and "\n## Try it in a browser\n" in readme.read_text()  # the demo
+    links = re.findall(r"\]\(([^)#\s][^)\s]*)\)", section)  # the files it links to (not the README's headings)
     pictures = {link.removeprefix("results/") for link in links if link.startswith("results/") and link != "results/"}
     assert SHOWN[capstone] <= pictures
     for link in links:  # relative to the README, and in results/, which git tracks (runs/ it does not)
@@ -121,6 +122,14 @@ def test_evaluate_fills_the_readme_results_and_a_second_run_replaces_them(projec
     package("evaluation").evaluate_checkpoint(eval_cfg)
     assert readme.read_bytes() == first
     assert not (repo / "results/old_run.png").exists()
+
+    # A screenshot of the demo page, saved as results/demo.png by hand: shown, and kept by the next evaluation.
+    (repo / "results/demo.png").write_bytes(b"a screenshot")
+    for _ in range(2):
+        package("evaluation").evaluate_checkpoint(eval_cfg)
+        assert "![the demo page](results/demo.png)" in outside_and_inside(readme.read_bytes())[1].decode()
+    assert (repo / "results/demo.png").read_bytes() == b"a screenshot"
+    (repo / "results/demo.png").unlink()
 
     # A run on the real data fills the section by default (report=auto), with no smoke label.
     readme.write_bytes(rendered)

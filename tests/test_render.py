@@ -254,6 +254,7 @@ CALLED_BY_NAME = [
     "log_message",
     "linkname",  # tarfile.TarInfo, in a test's crafted archive
     "interrupted",  # runtime.StopRequest: the Lightning engine reads it
+    "is_template",  # Gradio reads it from a component subclass that its parent's widget draws (the demo pages)
 ]
 SIGNATURE_ARGUMENTS = ["signum", "frame", "kwargs", "traceback", "batch_idx", "pl_module", "stage", "storage_options"]
 

@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import shutil
+import string
 import sys
 import tomllib
 from pathlib import Path
@@ -128,7 +129,7 @@ def write_space(folder: Path, checkpoint: Path, repository: str, examples: list[
             (folder / "examples").mkdir(exist_ok=True)
             shutil.copy2(example, folder / "examples" / example.name)
         ckpt = kept / "checkpoints" / checkpoint.name
-        (folder / "app.py").write_text(APP.format(package=package.name, ckpt=ckpt, repository=repository))
+        (folder / "app.py").write_text(APP.substitute(package=package.name, ckpt=ckpt, repository=repository))
         requirements = [*pyproject["dependencies"], f"gradio=={gradio}"]
         (folder / "requirements.txt").write_text(REQUIREMENTS + "\n".join(requirements) + "\n")
         megabytes = checkpoint.stat().st_size / 1e6
@@ -138,7 +139,7 @@ def write_space(folder: Path, checkpoint: Path, repository: str, examples: list[
     return folder
 
 
-APP = '''"""The Space's entry: the demo page of the checkpoint in runs/, on port 7860 (or GRADIO_SERVER_PORT)."""
+APP = string.Template('''"""The Space's entry: the demo page of the checkpoint in runs/."""
 
 import sys
 from pathlib import Path
@@ -146,10 +147,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE / "src"))  # the package, as the Space holds it
 
-from {package}.plumbing.demo_page import main  # noqa: E402
+from $package.plumbing.demo_page import main  # noqa: E402
 
-main([f"ckpt={{HERE / '{ckpt}'}}", "host=0.0.0.0", "device=cpu"], repository="{repository}")
-'''
+main([f"ckpt={HERE / '$ckpt'}", "host=0.0.0.0", "device=cpu"], repository="$repository")
+''')
 # A Space's free CPU has no GPU: the CPU build of PyTorch is a tenth of the download.
 REQUIREMENTS = "--extra-index-url https://download.pytorch.org/whl/cpu\n"
 SPACE_CARD = """---

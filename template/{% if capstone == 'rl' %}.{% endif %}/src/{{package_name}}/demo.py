@@ -68,7 +68,6 @@ def episode_page(network, env_cfg, header: str) -> gr.Blocks:
         result = gr.Markdown(elem_id="result")
         animation = gr.Image(label="The agent playing", interactive=False, elem_id="episode")
         button.click(play, None, [animation, result])
-        page.gifs = gifs  # the folder lives as long as the page
     return page
 
 
@@ -96,7 +95,7 @@ def connect_four_page(network, header: str) -> gr.Blocks:
             with gr.Column(elem_id="board-area"):
                 with gr.Row():
                     buttons = [gr.Button(str(c + 1), min_width=0, elem_id=f"column-{c + 1}") for c in range(COLUMNS)]
-                board = gr.Image(label="Click a column to drop your disc", interactive=False, elem_id="board")
+                board = gr.Image(show_label=False, interactive=False, buttons=[], elem_id="board")
             with gr.Column():
                 result = gr.Markdown(elem_id="status")
                 starts = gr.Radio(
@@ -112,11 +111,12 @@ def connect_four_page(network, header: str) -> gr.Blocks:
     return page
 
 
-# The column buttons as wide as the board's columns: the board at its own size, the buttons above it.
-BOARD_STYLE = f"""<style>
-#board-area {{ max-width: {COLUMNS * CELL + 40}px; }}
-#board-area button {{ min-width: 0; padding: 4px 0; }}
-</style>"""
+# The column buttons as wide as the board's columns: the board at its own size (plus its box's
+# padding), the buttons in a row above it.
+BOARD_STYLE = (
+    "<style>#board-area { max-width: " + str(COLUMNS * CELL + 40) + "px; }"
+    "#board-area button { min-width: 0; padding: 4px 0; }</style>"
+)
 
 
 def status(game: GameAgainstAgent) -> str:
