@@ -35,8 +35,9 @@ WAIT = 60  # seconds for a page to answer: generous, for a loaded 2-core machine
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():
+    """A fresh headless Chromium per test, closed after it: an idle one still uses a tenth of a core."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"):
