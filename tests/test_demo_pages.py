@@ -56,12 +56,16 @@ def smoke_checkpoint(repo: Path, *overrides: str) -> Path:
     return Path(re.search(r"ckpt=(\S+)", result.stdout).group(1))
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def serving(command: list[str], cwd: Path, repo: Path):
     """Run a demo server command on a free port of 127.0.0.1; its URL once it answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**python_env(repo), "GRADIO_SERVER_PORT": str(port)}  # app.py takes its port from there
     log = cwd / f"demo-{port}.log"
     with log.open("w") as output:
@@ -117,6 +121,9 @@ def test_mnist_a_drawn_digit_is_read_and_a_file_that_is_no_picture_is_a_sentence
     with serving(["demo.py", f"ckpt={ckpt}"], repo, repo) as url:
         browser.get(url)
         canvas = wait_for(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#canvas canvas"), "the canvas")
+        wait_for(browser, lambda b: re.search(r"\d+%", text_of(b, "answer")), "the example drawing's answer")
+        browser.find_element(By.CSS_SELECTOR, "#canvas button[aria-label='Clear canvas']").click()
+        wait_for(browser, lambda b: not re.search(r"\d+%", text_of(b, "answer")), "a cleared answer")
         browser.find_element(By.CSS_SELECTOR, "#canvas button[aria-label='Brush']").click()
         width, height = canvas.size["width"], canvas.size["height"]
         ActionChains(browser).move_to_element_with_offset(
@@ -142,12 +149,17 @@ def test_imdb_a_review_is_explained_word_by_word_and_empty_or_huge_ones_get_a_me
     with serving(["demo.py", f"ckpt={ckpt}"], repo, repo) as url:
         browser.get(url)
         review = wait_for(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#review textarea"), "the review box")
+        wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#words span[title]"), "the example's answer")
         review.clear()
         review.send_keys("A great film with a wonderful cast, though the ending was dull.")
         browser.find_element(By.ID, "read").click()
         wait_for(browser, lambda b: re.search(r"(positive|negative)\s+\d+%", text_of(b, "answer")), "the sentiment")
-        words = browser.find_elements(By.CSS_SELECTOR, "#words span[title]")
-        assert [word.text for word in words][:3] == ["A", "great", "film"]  # every word, with its push
+        words = "#words span[title]"  # every word, with its push
+        wait_for(
+            browser,
+            lambda b: [w.text for w in b.find_elements(By.CSS_SELECTOR, words)][:3] == ["A", "great", "film"],
+            "the words",
+        )
         assert "Towards positive" in text_of(browser, "pushes")
         screenshot(browser, "imdb")
 
@@ -162,6 +174,13 @@ def test_imdb_a_review_is_explained_word_by_word_and_empty_or_huge_ones_get_a_me
         browser.execute_script("arguments[0].value = ''; arguments[0].dispatchEvent(new Event('input'));", review)
         browser.find_element(By.ID, "read").click()
         shows(browser, "Type or paste a review first.")
+
+    # screenshot=: the page as it first shows, with its example's answer, for the README's results section.
+    command = [sys.executable, "demo.py", f"ckpt={ckpt}", "screenshot=results/demo.png", f"port={free_port()}"]
+    result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with Image.open(repo / "results/demo.png") as picture:
+        assert picture.format == "PNG" and picture.width == 1280
 
 
 def test_camvid_a_space_folder_serves_the_page_and_an_example_photo_is_segmented(rendered, tmp_path, browser):

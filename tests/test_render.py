@@ -56,7 +56,8 @@ SUPERVISED_FILES = COMMON_FILES | {
 }
 # The lesson at the top of src/<package>/; the plumbing of every run one level down, in plumbing/.
 SUPERVISED_MODULES = "__init__ batches curves data evaluation fixtures loop model optim plots task"
-PLUMBING = "plumbing/__init__ plumbing/checkpoint plumbing/demo_page plumbing/errors plumbing/files"
+PLUMBING = "plumbing/__init__ plumbing/checkpoint plumbing/demo_page plumbing/demo_screenshot plumbing/errors"
+PLUMBING += " plumbing/files"
 PLUMBING += " plumbing/metrics_csv"
 PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/runtime plumbing/study plumbing/sweep"
 PLUMBING += " plumbing/tracking"
@@ -255,6 +256,7 @@ CALLED_BY_NAME = [
     "linkname",  # tarfile.TarInfo, in a test's crafted archive
     "interrupted",  # runtime.StopRequest: the Lightning engine reads it
     "is_template",  # Gradio reads it from a component subclass that its parent's widget draws (the demo pages)
+    "binary_location",  # Selenium's ChromeOptions: which browser demo.py screenshot= opens
 ]
 SIGNATURE_ARGUMENTS = ["signum", "frame", "kwargs", "traceback", "batch_idx", "pl_module", "stage", "storage_options"]
 

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 from .checkpoint import resolve_checkpoint
+from .demo_screenshot import take_screenshot
 from .errors import UserError
 from .files import explained
 
@@ -26,6 +27,7 @@ SETTINGS = {
     "host": "127.0.0.1",
     "port": os.environ.get("GRADIO_SERVER_PORT", "7860"),
     "space": None,
+    "screenshot": None,
 }
 # Gradio refuses larger uploads before they reach the model (a phone photo is 2-5 MB).
 MAX_UPLOAD = "10mb"
@@ -33,7 +35,8 @@ INSTALL = 'demo.py needs Gradio, the [demo] extra: uv sync --extra demo, or pip 
 
 
 def main(words: list[str], repository: str) -> None:
-    """demo.py: serve the page of a checkpoint until Ctrl-C, or write a Space folder (space=DIR)."""
+    """demo.py: serve the page of a checkpoint until Ctrl-C, write a Space folder (space=DIR), or save
+    a picture of the page (screenshot=PATH)."""
     try:
         settings = parse_settings(words)
         gradio = import_gradio()
@@ -45,6 +48,10 @@ def main(words: list[str], repository: str) -> None:
             print(f"Wrote {folder}: push it to a Hugging Face Space (its README.md says how).")
             return
         page = page_module.build_page(checkpoint, settings["device"], repository)
+        if settings["screenshot"]:
+            path = take_screenshot(page, Path(settings["screenshot"]), settings["port"])
+            print(f"Wrote {path}. README.md's results section shows results/demo.png from the next evaluate.py on.")
+            return
     except UserError as error:  # a wrong setting or checkpoint, or no Gradio: the message says what to do
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)

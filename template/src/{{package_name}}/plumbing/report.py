@@ -26,7 +26,7 @@ START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 RESULTS = "results"  # the folder beside README.md that holds the copies; git tracks it
 NOT_METRICS = {"checkpoint", "step", "train/step"}  # what metrics.json says about the run, not about the model
-# A screenshot of the demo page (README.md's "Try it in a browser"), saved into results/ by hand: shown, never removed.
+# A picture of the demo page (python demo.py screenshot=results/demo.png, or one taken by hand): shown, never removed.
 DEMO_SCREENSHOT = "demo.png"
 
 

@@ -50,12 +50,13 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         pixels = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
         return overlay(pixels, classes).numpy(), key_html(class_shares(classes))
 
+    pick = ", or pick one below" if examples else ""
     with gr.Blocks(title="Street scene segmentation") as page:
         gr.Markdown(
             "# Street scene segmentation\n"
             "A fully convolutional network trained on CamVid's street scenes from a car (Cambridge, UK) gives "
-            "every pixel of a photo one of 11 classes. Upload a street photo, or pick one of the validation "
-            f"photos below. [Code and results]({repository}).\n\n" + describe_checkpoint(checkpoint, METRICS)
+            f"every pixel of a photo one of 11 classes. Upload a street photo{pick}. "
+            f"[Code and results]({repository}).\n\n" + describe_checkpoint(checkpoint, METRICS)
         )
         with gr.Row():
             with gr.Column():
@@ -66,11 +67,13 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
                     elem_id="photo",
                 )
                 if examples:
-                    gr.Examples([str(path) for path in examples], photo, label="Validation photos")
+                    gr.Examples([str(path) for path in examples], photo, label="Example photos")
             with gr.Column():
                 classes = gr.Image(label="Each pixel's class", interactive=False, elem_id="classes")
                 key = gr.HTML(key_html([]), elem_id="key")
         photo.change(read, photo, [classes, key])
+        if examples:  # the first example's classes, before a visitor does anything
+            page.load(lambda: open_photo(examples[0]), None, photo)  # a picture, wherever its file lies
     return page
 
 

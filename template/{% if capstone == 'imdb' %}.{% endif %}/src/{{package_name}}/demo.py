@@ -44,7 +44,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
     with gr.Blocks(title="Movie review sentiment") as page:
         gr.Markdown(
             "# Movie review sentiment\n"
-            "A model trained on 25,000 IMDB movie reviews tells whether a review is positive or negative, "
+            "A model trained on IMDB movie reviews tells whether a review is positive or negative, "
             f"and which words made it decide. [Code and results]({repository}).\n\n"
             + describe_checkpoint(classify.checkpoint, {"test/acc": "test accuracy"})
         )
@@ -63,6 +63,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         pushes = gr.HTML(elem_id="pushes")
         button.click(read, review, [answer, words, pushes])
         review.submit(read, review, [answer, words, pushes])
+        page.load(read, review, [answer, words, pushes])  # the example's answer, before a visitor does anything
     return page
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from .plumbing.demo_page import describe_checkpoint
 from .plumbing.errors import UserError
 from .prediction import DigitReader, as_mnist_digit
 
 SHOWN = 224  # the side at which the 28x28 input is shown: 8 screen pixels per pixel, no smoothing
+PAPER = Image.new("RGBA", (400, 400), "white")  # the canvas, under the strokes
 
 
 class PictureInput(gr.Image):
@@ -28,6 +29,13 @@ class PictureInput(gr.Image):
             return super().preprocess(payload)
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError):  # Pillow cannot read it
             raise gr.Error("That file is not a picture: upload a PNG or JPEG of one digit.") from None
+
+
+def example_drawing() -> Image.Image:
+    """A 7 as a visitor might draw it: the canvas holds it, and the page reads it, before anyone draws."""
+    drawing = PAPER.copy()
+    ImageDraw.Draw(drawing).line([(130, 90), (280, 90), (185, 320)], fill=(0, 0, 0, 255), width=28, joint="curve")
+    return drawing
 
 
 def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
@@ -64,7 +72,8 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
             with gr.Column():
                 with gr.Tab("Draw"):
                     canvas = gr.Sketchpad(
-                        label="Draw one digit (pick the brush on the left first)",
+                        value={"background": PAPER, "layers": [example_drawing()], "composite": example_drawing()},
+                        label="Draw one digit (pick the brush on the left first; the bin clears the example)",
                         image_mode="L",  # black strokes on white: the page inverts them as MNIST's are
                         type="pil",
                         canvas_size=(400, 400),
@@ -84,5 +93,6 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
                 )
         outputs = [answer, chart, seen]
         canvas.change(read_drawing, canvas, outputs, trigger_mode="always_last", show_progress="hidden")
+        page.load(read_drawing, canvas, outputs)  # the example's answer, before a visitor does anything
         upload.change(read, upload, outputs)
     return page

@@ -68,6 +68,7 @@ def episode_page(network, env_cfg, header: str) -> gr.Blocks:
         result = gr.Markdown(elem_id="result")
         animation = gr.Image(label="The agent playing", interactive=False, elem_id="episode")
         button.click(play, None, [animation, result])
+        page.load(play, None, [animation, result])  # an episode to watch, before a visitor does anything
     return page
 
 
