@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -221,6 +222,16 @@ def test_rl_an_episode_is_watched_and_a_game_of_connect_four_is_played(rendered,
         wait_for(browser, lambda b: "Return" in text_of(b, "result"), "the episode's return")
         assert browser.find_elements(By.CSS_SELECTOR, "#episode img")
         screenshot(browser, "rl-cartpole")
+
+    # Another capstone's checkpoint: one sentence, and no server.
+    torch.save({"capstone": "mnist", "model": {}}, tmp_path / "digits.pt")
+    command = [sys.executable, "demo.py", f"ckpt={tmp_path / 'digits.pt'}", f"port={free_port()}"]
+    refused = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert (
+        refused.stderr.strip()
+        == f"Error: {tmp_path / 'digits.pt'} was trained for the mnist capstone, not rl; pass one of this project."
+    )
 
     connect_four = smoke_checkpoint(repo, "experiment=connect_four")
     with serving(["demo.py", f"ckpt={connect_four}"], repo, repo) as url:
