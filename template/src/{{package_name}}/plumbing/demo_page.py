@@ -84,8 +84,9 @@ def parse_settings(words: list[str]) -> dict:
     return settings
 
 
-def describe_checkpoint(checkpoint: Path, metric_names: dict[str, str]) -> str:
-    """A Markdown line on the checkpoint a page serves, with its test metrics when evaluate.py wrote them.
+def page_header(title: str, intro: str, repository: str, checkpoint: Path, metric_names: dict[str, str]) -> str:
+    """The Markdown that opens a page: its title, what it does, a link to the project, and the
+    checkpoint it serves, with its test metrics once evaluate.py has written them.
 
     metric_names: the keys of metrics.json to show, each with the words to show it with.
     """
@@ -93,9 +94,11 @@ def describe_checkpoint(checkpoint: Path, metric_names: dict[str, str]) -> str:
     try:
         metrics = json.loads((checkpoint.parent.parent / "metrics.json").read_text())
     except (OSError, ValueError):
-        return f"{line}, not evaluated yet (python evaluate.py ckpt=... writes its test metrics)."
-    shown = [f"{words} **{metrics[key]:.3f}**" for key, words in metric_names.items() if key in metrics]
-    return f"{line}: {', '.join(shown)}." if shown else f"{line}."
+        line += ", not evaluated yet (python evaluate.py ckpt=... writes its test metrics)."
+    else:
+        shown = [f"{words} **{metrics[key]:.3f}**" for key, words in metric_names.items() if key in metrics]
+        line += f": {', '.join(shown)}." if shown else "."
+    return f"# {title}\n{intro} [Code and results]({repository}).\n\n{line}"
 
 
 def serve(page, settings: dict) -> None:

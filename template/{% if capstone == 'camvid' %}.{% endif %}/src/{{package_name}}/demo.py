@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from .classes import CLASSES, PALETTE, overlay
 from .plumbing.checkpoint import load_checkpoint
-from .plumbing.demo_page import describe_checkpoint
+from .plumbing.demo_page import page_header
 from .plumbing.errors import UserError
 from .prediction import Segmenter, class_shares, open_photo, validation_photos
 from .task import CAPSTONE
@@ -51,13 +51,12 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         return overlay(pixels, classes).numpy(), key_html(class_shares(classes))
 
     pick = ", or pick one below" if examples else ""
+    what = (
+        "A fully convolutional network trained on CamVid's street scenes from a car (Cambridge, UK) gives every "
+        f"pixel of a photo one of 11 classes. Upload a street photo{pick}."
+    )
     with gr.Blocks(title="Street scene segmentation") as page:
-        gr.Markdown(
-            "# Street scene segmentation\n"
-            "A fully convolutional network trained on CamVid's street scenes from a car (Cambridge, UK) gives "
-            f"every pixel of a photo one of 11 classes. Upload a street photo{pick}. "
-            f"[Code and results]({repository}).\n\n" + describe_checkpoint(checkpoint, METRICS)
-        )
+        gr.Markdown(page_header("Street scene segmentation", what, repository, checkpoint, METRICS))
         with gr.Row():
             with gr.Column():
                 photo = PhotoInput(

@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from .explain import BiLSTMClassifier, explain_review
-from .plumbing.demo_page import describe_checkpoint
+from .plumbing.demo_page import page_header
 from .predict import SentimentClassifier
 
 MAX_CHARACTERS = 20_000  # the longest IMDB review has about 13,700; longer text is cut here, and said so
@@ -42,12 +42,8 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         return label, words_html(explanation.segments), pushes_html(explanation.pushes)
 
     with gr.Blocks(title="Movie review sentiment") as page:
-        gr.Markdown(
-            "# Movie review sentiment\n"
-            "A model trained on IMDB movie reviews tells whether a review is positive or negative, "
-            f"and which words made it decide. [Code and results]({repository}).\n\n"
-            + describe_checkpoint(classify.checkpoint, {"test/acc": "test accuracy"})
-        )
+        what = "A model trained on IMDB movie reviews tells whether a review is positive or negative, and why."
+        gr.Markdown(page_header("Movie review sentiment", what, repository, checkpoint, {"test/acc": "test accuracy"}))
         with gr.Row():
             with gr.Column():
                 review = gr.Textbox(

@@ -11,11 +11,12 @@ import gradio as gr
 import pandas as pd
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from .plumbing.demo_page import describe_checkpoint
+from .plumbing.demo_page import page_header
 from .plumbing.errors import UserError
 from .prediction import DigitReader, as_mnist_digit
 
 SHOWN = 224  # the side at which the 28x28 input is shown: 8 screen pixels per pixel, no smoothing
+METRICS = {"test/acc": "test accuracy"}  # of metrics.json, for the header
 PAPER = Image.new("RGBA", (400, 400), "white")  # the canvas, under the strokes
 
 
@@ -62,12 +63,8 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         return read(canvas)
 
     with gr.Blocks(title="Handwritten digits") as page:
-        gr.Markdown(
-            "# Handwritten digit recognition\n"
-            "A neural network trained on MNIST's handwritten digits reads yours. "
-            f"Draw a digit in the box, or upload a picture of one. [Code and results]({repository}).\n\n"
-            + describe_checkpoint(reader.checkpoint, {"test/acc": "test accuracy"})
-        )
+        what = "A neural network trained on MNIST's handwritten digits reads yours: draw one, or upload a picture."
+        gr.Markdown(page_header("Handwritten digit recognition", what, repository, checkpoint, METRICS))
         with gr.Row():
             with gr.Column():
                 with gr.Tab("Draw"):

@@ -17,7 +17,7 @@ from .gif import save_gif
 from .play import GameAgainstAgent, record_episode
 from .plumbing import runtime
 from .plumbing.checkpoint import load_checkpoint
-from .plumbing.demo_page import describe_checkpoint
+from .plumbing.demo_page import page_header
 
 MAX_FRAMES = 600  # an episode on the page: 20 seconds at 30 frames per second (CartPole ends at 500 steps)
 GIF_WIDTH = 360
@@ -31,23 +31,20 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
     network = load_network(state, trained, runtime.pick_device(device), checkpoint)
     algorithm = trained.algo.name.upper()
     if trained.env.name == "connect_four":
-        intro = (
-            f"# Connect Four against a {algorithm} agent\n"
+        what = (
             "The agent learnt Connect Four by playing against itself, with no human games to learn from. "
-            f"Drop a disc by clicking a column; four in a row wins. [Code and results]({repository}).\n\n"
+            "Drop a disc by clicking a column; four in a row wins."
         )
         metrics = {
             "eval/win_rate_random": "wins against a random player",
             "eval/win_rate_lookahead": "against lookahead",
         }
-        return connect_four_page(network, intro + describe_checkpoint(checkpoint, metrics))
-    intro = (
-        f"# A {algorithm} agent plays {trained.env.id}\n"
-        "The agent learnt by trial and error, from rewards alone. Each click plays a fresh episode "
-        f"(a new random start). [Code and results]({repository}).\n\n"
-    )
+        header = page_header(f"Connect Four against a {algorithm} agent", what, repository, checkpoint, metrics)
+        return connect_four_page(network, header)
+    what = "The agent learnt by trial and error, from rewards alone. Each click plays a fresh episode (a new start)."
+    title = f"A {algorithm} agent plays {trained.env.id}"
     return episode_page(
-        network, trained.env, intro + describe_checkpoint(checkpoint, {"eval/return_mean": "mean return"})
+        network, trained.env, page_header(title, what, repository, checkpoint, {"eval/return_mean": "mean return"})
     )
 
 
