@@ -10,7 +10,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from .explain import BiLSTMClassifier, explain_review
+from .explain import explain_review
+from .model import BiLSTMClassifier
 from .plumbing.demo_page import page_header
 from .predict import SentimentClassifier
 

@@ -88,6 +88,7 @@ class Explanation:
     words_read: int  # the model reads the first data.max_tokens words; the rest is shown, unscored
 
 
+@torch.no_grad()
 def explain_review(classify: SentimentClassifier, text: str) -> Explanation:
     """The probability that `text` is positive, and the push of each of its words and n-grams."""
     shown = clean(text)
@@ -114,4 +115,5 @@ def explain_review(classify: SentimentClassifier, text: str) -> Explanation:
         end = word.end()
     segments += [(shown[end:], None)] if end < len(shown) else []
     strongest = sorted(by_text.items(), key=lambda item: -abs(item[1]))
-    return Explanation(classify([text])[0], segments, strongest, read)
+    positive = float(torch.sigmoid(log_odds(classify.model, ids))[0])  # the ids read above: no second tokenizing
+    return Explanation(positive, segments, strongest, read)

@@ -42,6 +42,7 @@ def example_drawing() -> Image.Image:
 def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
     """The Gradio page of a checkpoint; `repository`: the project's URL, linked from the page."""
     reader = DigitReader(checkpoint, device)
+    example = example_drawing()
 
     def read(picture: Image.Image | None):
         if picture is None:
@@ -69,7 +70,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
             with gr.Column():
                 with gr.Tab("Draw"):
                     canvas = gr.Sketchpad(
-                        value={"background": PAPER, "layers": [example_drawing()], "composite": example_drawing()},
+                        value={"background": PAPER, "layers": [example], "composite": example},
                         label="Draw one digit (pick the brush on the left first; the bin clears the example)",
                         image_mode="L",  # black strokes on white: the page inverts them as MNIST's are
                         type="pil",
