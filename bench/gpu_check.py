@@ -8,8 +8,8 @@ trainer.compile=true, data held on the GPU, the automatic device and precision, 
 trainer=ddp and the recipes' GPU times are unmeasured. The GPU machine has Python, torch and
 Lightning but no Hydra, Gymnasium or Copier, and reaches no package index. So `prepare` renders the
 presets here and gathers them, a small real data subset and the wheels of what that machine lacks in
-one folder (the device tool carries at most 64 MiB), and `run` installs those wheels into a venv
-that sees the machine's own torch, then runs, each with its own time limit:
+one folder (the device tool carries at most 64 MiB), and `run` installs those the machine lacks into a
+folder on PYTHONPATH beside its own torch, then runs, each with its own time limit:
 
 1. smoke steps of every capstone and engine on cuda in each precision (32, 16, bf16), compiled once,
    once with trainer.device=auto and trainer.precision=auto, and once under torchrun with NCCL;
@@ -29,7 +29,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import venv
 from importlib import metadata
 from pathlib import Path
 
@@ -116,17 +115,30 @@ def copy_frames(source: Path, out: Path, split: str, frames: list[Path]) -> None
             shutil.copy2(source / folder / frame.name, out / folder / frame.name)
 
 
-def python_with_wheels(bundle: Path, work: Path) -> str:
-    """A venv that sees this machine's packages (torch, Lightning) and adds what the bundle's wheels add."""
+def install_missing(bundle: Path, work: Path) -> str | None:
+    """Install the bundle's wheels that this Python lacks into a folder; return it for PYTHONPATH.
+
+    The GPU machine's python3 is itself a venv (the one holding torch), so a venv made from it would
+    see the base Python's packages, not torch: a folder on PYTHONPATH keeps torch, Lightning and their
+    numpy as they are and adds only what is missing (Hydra, Gymnasium and their helpers).
+    """
     wheels = bundle / "wheels"
     if not wheels.is_dir():
-        return sys.executable  # prepare --no-wheels: this Python has everything
-    venv.create(work / "venv", system_site_packages=True, with_pip=True)
-    python = str(work / "venv/bin/python")
-    # By name: what the machine has already (torch's numpy, Lightning's tqdm) stays as it is.
-    install = [python, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(wheels)]
-    subprocess.run([*install, *WHEELS, *BUILT_HERE], check=True)
-    return python
+        return None  # prepare --no-wheels: this Python has everything
+    missing = [name for name in WHEELS + BUILT_HERE if not installed(name)]
+    if missing:
+        install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile"]
+        install += ["--find-links", str(wheels), "--target", str(work / "site")]
+        subprocess.run([*install, *missing], check=True)
+    return str(work / "site")
+
+
+def installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def steps(device: str, data: dict[str, Path]) -> list[tuple[str, str, list[str], int]]:
@@ -154,10 +166,10 @@ def steps(device: str, data: dict[str, Path]) -> list[tuple[str, str, list[str],
 
 def run(bundle: Path, output: Path, device: str, only: list | None, smoke_only: bool, budget_s: float) -> list[dict]:
     bundle = bundle.resolve()  # the commands run in the rendered repos' folders
-    work = Path(tempfile.mkdtemp(prefix="gpu_check-"))  # the venv, IMDB's reviews, the run folders
+    work = Path(tempfile.mkdtemp(prefix="gpu_check-"))  # the installed wheels, IMDB's reviews, the run folders
     started = time.monotonic()
-    python = python_with_wheels(bundle, work)
-    results = [machine(python)]
+    site = install_missing(bundle, work)
+    results = [machine(site)]
     data = real_data(bundle / "data", work)
     for number, (repo_name, what, overrides, limit) in enumerate(steps(device, data)):
         if (only and repo_name not in only) or (smoke_only and not what.startswith("smoke")):
@@ -168,17 +180,17 @@ def run(bundle: Path, output: Path, device: str, only: list | None, smoke_only: 
             results.append({"repo": repo_name, "check": what, "status": "skipped: the time budget was spent"})
             continue
         run_dir = work / "runs" / f"{number:02d}"
-        command = [python, str(repo / "train.py"), *overrides, f"hydra.run.dir={run_dir}"]
+        command = [sys.executable, str(repo / "train.py"), *overrides, f"hydra.run.dir={run_dir}"]
         if "trainer=ddp" in overrides:
             command[1:1] = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
-        results.append(one_step(command, repo, run_dir, repo_name, what, min(limit, left)))
+        results.append(one_step(command, repo, site, run_dir, repo_name, what, min(limit, left)))
         print(row(results[-1]), flush=True)
         output.write_text(json.dumps(results, indent=2))  # what ran so far, should the machine go away
     return results
 
 
-def machine(python: str) -> dict:
-    """What the machine is: the versions that matter and the GPU, as the venv's Python sees them."""
+def machine(site: str | None) -> dict:
+    """What the machine is: the versions that matter and the GPU, as the training processes see them."""
     code = (
         "import json, platform, torch\n"
         "cuda = torch.cuda.is_available()\n"
@@ -186,7 +198,8 @@ def machine(python: str) -> dict:
         "    'cuda': torch.version.cuda, 'gpu': torch.cuda.get_device_name() if cuda else None,\n"
         "    'bf16': torch.cuda.is_bf16_supported() if cuda else None}))\n"
     )
-    shown = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": site or ""}
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     return {"check": "machine", **(json.loads(shown.stdout) if shown.returncode == 0 else {"error": shown.stderr})}
 
 
@@ -199,8 +212,10 @@ def real_data(data: Path, work: Path) -> dict[str, Path]:
     return {"mnist": data / "mnist", "imdb": imdb, "camvid": data / "camvid"}
 
 
-def one_step(command: list[str], repo: Path, run_dir: Path, repo_name: str, what: str, limit: float) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+def one_step(
+    command: list[str], repo: Path, site: str | None, run_dir: Path, repo_name: str, what: str, limit: float
+) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo / "src"), site]))}
     began = time.monotonic()
     try:
         done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=limit)
