@@ -18,6 +18,8 @@ Sections, each with how it was measured written beside its table:
             minutes a round; --camvid-repeats)
   search    IMDB's `python search.py` with the median pruner beside the same search without one:
             what pruning saves (about 6 minutes)
+  ladder    the Connect Four ladder: the minimax players' speed, then the DQN self-play recipe
+            trained and evaluated against each opponent (about 10 minutes)
   suite     the whole template test suite (`python -m pytest`)
 
 Only training and validation data are used: the test splits are withheld for independent
@@ -58,11 +60,13 @@ from common import (
     compose_train,
     import_rendered,
     render,
+    train_measured,
     train_watched,
 )
 from loop_overhead import LONG, SHORT, bare_loop, template_loop
 
-SECTIONS = ("recipes", "imdb", "camvid", "search", "loop", "startup", "demo", "render", "suite")
+LADDER_GAMES = 200  # games against each opponent of the ladder
+SECTIONS = ("recipes", "imdb", "camvid", "search", "ladder", "loop", "startup", "demo", "render", "suite")
 PRESETS = ("mnist", "camvid", "imdb", "rl")
 
 
@@ -308,6 +312,50 @@ The pruned search's own summary says: "{results["median"]["saving"]}"
 | pruner | trials pruned | validations | whole search | time against no pruning | best val accuracy |
 |---|---|---|---|---|---|
 {chr(10).join(lines)}
+"""
+
+
+def connect_four_ladder(work: Path, repeats: int) -> str:
+    """The Connect Four ladder: its players' speed, and the DQN self-play recipe measured on it."""
+    repo = render(work / "ladder-rl", "rl")
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    speed_command = [sys.executable, str(REPO / "bench/ladder_speed.py"), "--repo", str(repo), "--rounds", str(repeats)]
+    speed = json.loads(subprocess.run(speed_command, env=env, capture_output=True, text=True, check=True).stdout)
+    speed_rows = [
+        f"| {name} | {figures['positions_per_s']:,.0f} | {figures['ms_per_move']:.1f} ms |"
+        for name, figures in speed.items()
+        if name.startswith("minimax")
+    ]
+    run_dir = work / "ladder-dqn"
+    seconds, peak = train_measured(repo, run_dir, ["experiment=connect_four", "seed=1"])
+    evaluate = [sys.executable, "evaluate.py", f"ckpt={run_dir}/checkpoints/best.pt", f"episodes={LADDER_GAMES}"]
+    subprocess.run([*evaluate, "gif.enabled=false"], cwd=repo, env=env, check=True, capture_output=True)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    opponents = [key.removeprefix("eval/win_rate_") for key in metrics if key.startswith("eval/win_rate_")]
+    ladder_rows = [
+        f"| {name} | {metrics[f'eval/win_rate_{name}']:.3f} | {metrics[f'eval/draw_rate_{name}']:.3f} "
+        f"| {metrics[f'eval/loss_rate_{name}']:.3f} | {metrics[f'eval/elo_{name}']:+d} |"
+        for name in opponents
+    ]
+    return f"""## Connect Four ladder
+
+How: `bench/ladder_speed.py` in a rendered rl repo: minimax at each depth plays 20 games against the
+lookahead player, its search timed alone ({repeats} rounds, median); positions are the nodes its
+alpha-beta search visits. Proving evaluate.py's 200 positions (18 empty cells, every legal move of
+each solved): {speed["proved_positions_s"]:.1f} s. Then `python train.py experiment=connect_four seed=1`
+(DQN self-play, {seconds / 60:.1f} min whole process, peak {peak:,.0f} MiB) and `python evaluate.py
+episodes={LADDER_GAMES}`: {LADDER_GAMES} games against each opponent, the agent first in half of them.
+These are evaluation games, not a held-out split: the opponents are the test.
+
+| player | positions searched per second | time per move |
+|---|---|---|
+{chr(10).join(speed_rows)}
+
+| DQN recipe against | win | draw | loss | Elo difference |
+|---|---|---|---|---|
+{chr(10).join(ladder_rows)}
+
+Moves that do not lose, on the 200 proved positions: {metrics["eval/not_losing_moves"]:.3f}.
 """
 
 
@@ -559,6 +607,8 @@ def main() -> None:
                 parts.append(camvid_on_held_out_drive(Path(tmp), args.camvid_repeats))
             elif section == "search":
                 parts.append(search_pruning(Path(tmp), 1))
+            elif section == "ladder":
+                parts.append(connect_four_ladder(Path(tmp), args.repeats))
             else:
                 parts.append(MEASURE[section](Path(tmp), args.rounds))
             minutes = (time.perf_counter() - started) / 60

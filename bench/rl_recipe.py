@@ -7,7 +7,8 @@
 Each seed trains in a fresh process, as a user runs it (wall time of the whole process, peak RSS),
 then evaluate.py plays `--episodes` greedy episodes with the run's best.pt in evaluation
 environments seeded apart from training. CartPole-v1 counts as solved at a mean return >= 475;
-for Connect Four the summary gives the win rates against the random and the lookahead player.
+for Connect Four the summary gives the ladder: win rates and Elo differences against each opponent of
+evaluate.py's `ladder`, and the share of not-losing moves on the proved positions.
 """
 
 import argparse
@@ -60,10 +61,16 @@ def main() -> None:
         f"median steps {statistics.median(row[3] for row in rows):.0f}; "
         f"peak RSS {max(row[2] for row in rows):.0f} MiB; "
     )
-    if "eval/win_rate_random" in rows[0][4]:  # Connect Four: the share of games won against each opponent
-        for opponent in ("random", "lookahead"):
+    if "eval/win_rate_random" in rows[0][4]:  # Connect Four: the ladder (win rates, Elo) and the proved positions
+        ladder = [key.removeprefix("eval/win_rate_") for key in rows[0][4] if key.startswith("eval/win_rate_")]
+        for opponent in ladder:
             rates = [row[4][f"eval/win_rate_{opponent}"] for row in rows]
-            summary += f"win rate vs {opponent}: median {statistics.median(rates):.3f} (min {min(rates):.3f}); "
+            elo = statistics.median(row[4][f"eval/elo_{opponent}"] for row in rows)
+            median = statistics.median(rates)
+            summary += f"vs {opponent}: win rate median {median:.3f} (min {min(rates):.3f}), Elo {elo:+.0f}; "
+        if "eval/not_losing_moves" in rows[0][4]:
+            shares = [row[4]["eval/not_losing_moves"] for row in rows]
+            summary += f"not-losing moves on proved positions: median {statistics.median(shares):.3f}"
     else:
         solved = sum(row[4]["eval/return_mean"] >= args.solved for row in rows)
         summary += f"eval mean >= {args.solved:g}: {solved}/{len(rows)} seeds"

@@ -63,7 +63,7 @@ PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/ru
 PLUMBING += " plumbing/tracking"
 SUPERVISED_MODULES += f" {PLUMBING} plumbing/distributed plumbing/download plumbing/mixed_precision plumbing/settings"
 SUPERVISED_MODULES += " plumbing/training_run"
-RL_MODULES = "__init__ connect_four demo dqn envs evaluation gif networks play plots ppo training"
+RL_MODULES = "__init__ connect_four demo dqn envs evaluation gif ladder minimax networks play plots ppo training"
 RL_MODULES += f" {PLUMBING} plumbing/training_run"
 
 
@@ -122,6 +122,7 @@ FILES = {
         "configs/experiment/atari.yaml",
         "configs/experiment/atari_dqn.yaml",
         "tests/test_connect_four.py",
+        "tests/test_ladder.py",
         "tests/test_gif.py",
         "tests/test_atari.py",
     },

@@ -110,27 +110,28 @@ def winning_moves(boards: np.ndarray, player: np.ndarray, heights: np.ndarray) -
     return wins
 
 
-def random_player(env: ConnectFourVectorEnv, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random legal column on every board."""
-    return choose_among(env.legal_moves(), rng)
+def random_player(env: ConnectFourVectorEnv, rng: np.random.Generator, turn: np.ndarray) -> np.ndarray:
+    """A uniformly random legal column on every board whose `turn` it is (the others' are ignored)."""
+    return choose_among(env.legal_moves() & turn[:, None], rng)
 
 
-def lookahead_player(env: ConnectFourVectorEnv, rng: np.random.Generator) -> np.ndarray:
+def lookahead_player(env: ConnectFourVectorEnv, rng: np.random.Generator, turn: np.ndarray) -> np.ndarray:
     """The one-step-lookahead player: win if a move wins now, else block the opponent's winning
-    column, else play a random legal column."""
+    column, else play a random legal column (on the boards whose `turn` it is)."""
     legal = env.legal_moves()
     wins = winning_moves(env.boards, env.to_move, env.heights)
     blocks = winning_moves(env.boards, -env.to_move, env.heights)
     choice = np.where(wins.any(1, keepdims=True), wins, np.where(blocks.any(1, keepdims=True), blocks, legal))
-    return choose_among(choice, rng)
+    return choose_among(choice & turn[:, None], rng)
 
 
 def choose_among(allowed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One True column per row of `allowed`, uniformly at random."""
+    """One True column per row of `allowed`, uniformly at random (column 0 where none is)."""
     scores = rng.random(allowed.shape) * allowed
     return scores.argmax(axis=1)
 
 
+# The opponents without search; ladder.py adds minimax<depth> (minimax.py).
 OPPONENTS = {"random": random_player, "lookahead": lookahead_player}
 
 CELL = 48  # pixels per board cell in rendered images

@@ -38,6 +38,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
         metrics = {
             "eval/win_rate_random": "wins against a random player",
             "eval/win_rate_lookahead": "against lookahead",
+            "eval/win_rate_minimax4": "against minimax searching 4 moves ahead",
         }
         header = page_header(f"Connect Four against a {algorithm} agent", what, repository, checkpoint, metrics)
         return connect_four_page(network, header)

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .envs import make_envs
 from .gif import save_gif
+from .ladder import not_losing_share, proved_positions
 from .networks import build_network
 from .play import evaluate_policy, record_episode
 from .plots import plot_returns
@@ -26,6 +27,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
     check_number(cfg, "episodes", whole=True, least=1)
+    check_number(cfg, "proved_positions", whole=True, least=0)
     check_report(cfg.report)
     path = resolve_checkpoint(cfg.ckpt)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     state = load_checkpoint(path, "rl")
@@ -33,7 +35,10 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     runtime.set_cpu_threads(cfg.threads)
     network = load_network(state, trained, runtime.pick_device(cfg.device), path)
 
-    metrics = evaluate_policy(network, trained.env, cfg.episodes, seed=cfg.seed, prefix="eval/")
+    metrics = evaluate_policy(network, trained.env, cfg.episodes, seed=cfg.seed, prefix="eval/", opponents=cfg.ladder)
+    if trained.env.name == "connect_four" and cfg.proved_positions:
+        metrics["eval/not_losing_moves"] = not_losing_share(network, *proved_positions(cfg.proved_positions, cfg.seed))
+        metrics["eval/proved_positions"] = cfg.proved_positions
     metrics["eval/episodes"] = cfg.episodes
     metrics["train/step"] = state["step"]
     run_dir = path.parent.parent

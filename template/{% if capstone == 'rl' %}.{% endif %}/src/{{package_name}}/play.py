@@ -1,4 +1,5 @@
-"""Playing with the greedy policy: evaluation episodes, Connect Four matches, and a recorded game.
+"""Playing with the greedy policy: evaluation episodes (Connect Four's matches: ladder.py), a recorded
+game, and a game against a person.
 
 Training explores (random actions, sampled policies); evaluation always takes the best action
 the network knows, in environments seeded apart from the training ones.
@@ -7,23 +8,18 @@ the network knows, in environments seeded apart from the training ones.
 import numpy as np
 import torch
 
-from .connect_four import OPPONENTS, ConnectFourVectorEnv, board_image
+from .connect_four import ConnectFourVectorEnv, board_image, lookahead_player
 from .envs import make_envs
+from .ladder import ladder_metrics
 
 
-def evaluate_policy(network, env_cfg, episodes: int, seed: int, prefix: str = "val/") -> dict[str, float]:
-    """The metrics of `episodes` greedy episodes (Connect Four: games against each opponent)."""
+def evaluate_policy(
+    network, env_cfg, episodes: int, seed: int, prefix: str = "val/", opponents=None
+) -> dict[str, float]:
+    """The metrics of `episodes` greedy episodes (Connect Four: games against each opponent of
+    `opponents`, by default env.opponents: ladder.py)."""
     if env_cfg.name == "connect_four":
-        metrics = {}
-        for opponent in OPPONENTS:
-            outcomes = play_matches(network, opponent, episodes, seed)
-            metrics[f"{prefix}win_rate_{opponent}"] = float(np.mean(outcomes == 1))
-            metrics[f"{prefix}draw_rate_{opponent}"] = float(np.mean(outcomes == 0))
-            metrics[f"{prefix}loss_rate_{opponent}"] = float(np.mean(outcomes == -1))
-        # A return for every environment: the mean outcome against the last, stronger opponent (+1 win, -1 loss).
-        metrics[f"{prefix}return_mean"] = float(outcomes.mean())
-        metrics[f"{prefix}return_std"] = float(outcomes.std())
-        return metrics
+        return ladder_metrics(network, opponents or env_cfg.opponents, episodes, seed, prefix)
     returns = play_episodes(network, env_cfg, episodes, seed)
     return {f"{prefix}return_mean": float(returns.mean()), f"{prefix}return_std": float(returns.std())}
 
@@ -50,31 +46,6 @@ def play_episodes(network, env_cfg, episodes: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def play_matches(network, opponent: str, games: int, seed: int) -> np.ndarray:
-    """Connect Four against an opponent: +1 win, 0 draw, -1 loss per game for the network.
-
-    The network moves first in half of the games and second in the other half.
-    """
-    device = next(network.parameters()).device
-    rng = np.random.default_rng(seed)
-    env = ConnectFourVectorEnv(games)
-    obs, info = env.reset(seed=seed)
-    network_player = np.where(np.arange(games) % 2 == 0, 1, -1)  # +1 moves first
-    outcome = np.zeros(games)
-    finished = np.zeros(games, dtype=bool)
-    while not finished.all():
-        network_moves = network.act(to_tensor(obs, device), to_tensor(info["action_mask"], device)).cpu().numpy()
-        opponent_moves = OPPONENTS[opponent](env, rng)
-        networks_turn = env.to_move == network_player
-        obs, rewards, terminated, truncated, info = env.step(np.where(networks_turn, network_moves, opponent_moves))
-        if terminated.any():
-            ended = terminated & ~finished
-            outcome[ended] = (info["winner"] * network_player)[ended]
-            finished |= terminated
-    return outcome
-
-
-@torch.no_grad()
 def record_episode(network, env_cfg, seed: int, max_frames: int) -> tuple[list[np.ndarray], float]:
     """RGB frames of one greedy episode, for the GIF in the README (at most `max_frames`), and its return.
 
@@ -90,7 +61,7 @@ def record_episode(network, env_cfg, seed: int, max_frames: int) -> tuple[list[n
             if env.to_move[0] == 1:
                 move = network.act(to_tensor(obs, device), to_tensor(info["action_mask"], device)).cpu().numpy()
             else:
-                move = OPPONENTS["lookahead"](env, rng)
+                move = lookahead_player(env, rng, turn=np.ones(1, dtype=bool))
             obs, _, terminated, _, info = env.step(move)
             boards.append(info["final_board"][0] if terminated[0] else env.boards[0].copy())
             if terminated[0]:

@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ..envs import finished_episodes
+from ..ladder import opponent
 from ..play import evaluate_policy
 from . import runtime
 from .errors import UserError, check_number
@@ -33,6 +34,7 @@ ALSO_RESUMABLE = (
     "trainer.eval_every",
     "trainer.eval_episodes",
     "trainer.stop_at",
+    "env.opponents",
     "algo.save_replay_buffer",
 )
 
@@ -230,7 +232,11 @@ def check_settings(cfg: DictConfig) -> None:
             f"algo.minibatches={cfg.algo.minibatches} is more than the {cfg.algo.num_envs * cfg.algo.rollout_steps} "
             "steps of a rollout (num_envs x rollout_steps); use fewer minibatches."
         )
-    monitors = ["val/win_rate_lookahead", "val/win_rate_random"] if cfg.env.name == "connect_four" else []
+    monitors = []
+    if cfg.env.name == "connect_four":
+        for name in cfg.env.opponents:
+            opponent(name)  # an unknown name or a depth below 1: its UserError now, not at the first evaluation
+        monitors = [f"val/win_rate_{name}" for name in cfg.env.opponents]
     monitors.append("val/return_mean")
     if cfg.env.monitor not in monitors:
         raise UserError(f"env.monitor={cfg.env.monitor} is not measured here; use {' or '.join(monitors)}.")
