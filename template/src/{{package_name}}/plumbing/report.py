@@ -31,14 +31,20 @@ DEMO_SCREENSHOT = "demo.png"
 
 
 def report_evaluation(
-    run_dir: str | Path, checkpoint: str | Path, report, smoke: str | None, pictures: tuple[str, ...] = ("*.png",)
+    run_dir: str | Path,
+    checkpoint: str | Path,
+    report,
+    smoke: str | None,
+    pictures: tuple[str, ...] = ("*.png",),
+    table: str | None = None,
 ) -> Path | None:
     """evaluate.py's `report` setting: fill README.md's results section, or say in one line why not.
 
     `smoke` is None for a run on the real data; for a smoke run, the sentence that says where its
     figures come from instead. report=auto fills the section for real runs only, report=true for any
     run (a smoke run's section then opens with `smoke`), report=false never. `pictures`: the file name
-    patterns of the pictures evaluate.py wrote into the run folder, shown in the section.
+    patterns of the pictures evaluate.py wrote into the run folder, shown in the section. `table`:
+    Markdown that says more than the list of metrics can, shown first (the list then folds away).
     """
     check_report(report)
     if report is False:
@@ -46,7 +52,7 @@ def report_evaluation(
     if smoke and report == "auto":
         log.info("README.md's results section was left alone. %s To fill it anyway, labelled so: report=true.", smoke)
         return None
-    return update_readme(run_dir, checkpoint, note=smoke, pictures=pictures)
+    return update_readme(run_dir, checkpoint, note=smoke, pictures=pictures, table=table)
 
 
 def check_report(report) -> None:
@@ -56,7 +62,11 @@ def check_report(report) -> None:
 
 
 def update_readme(
-    run_dir: str | Path, checkpoint: str | Path, note: str | None = None, pictures: tuple[str, ...] = ("*.png",)
+    run_dir: str | Path,
+    checkpoint: str | Path,
+    note: str | None = None,
+    pictures: tuple[str, ...] = ("*.png",),
+    table: str | None = None,
 ) -> Path | None:
     """Fill the results section of the README of the project that holds `run_dir`; its path, or None.
 
@@ -82,7 +92,7 @@ def update_readme(
     for name in old_links - set(shown) - {DEMO_SCREENSHOT}:  # pictures of an earlier run that this one did not make
         (project / RESULTS / name).unlink(missing_ok=True)
     newline = "\r\n" if "\r\n" in raw else "\n"
-    section = results_markdown(run_dir, Path(checkpoint).name, project, shown)
+    section = results_markdown(run_dir, Path(checkpoint).name, project, shown, table)
     if note:
         section = f"> **{note}**\n\n{section}"
     section = section.replace("\n", newline)
@@ -104,8 +114,8 @@ def copy_results(run_dir: Path, results: Path, pictures: tuple[str, ...]) -> lis
     return [path.name for path in files]
 
 
-def results_markdown(run_dir: Path, checkpoint: str, project: Path, shown: list[str]) -> str:
-    """The section: where the numbers come from, a table of them, and the pictures."""
+def results_markdown(run_dir: Path, checkpoint: str, project: Path, shown: list[str], table: str | None = None) -> str:
+    """The section: where the numbers come from, a table of them (after `table`, if given), and the pictures."""
     written = json.loads((run_dir / "metrics.json").read_text())
     step = written.get("step", written.get("train/step"))
     at_step = f", step {step:,}" if isinstance(step, int) else ""
@@ -114,12 +124,15 @@ def results_markdown(run_dir: Path, checkpoint: str, project: Path, shown: list[
         f" written here by `python evaluate.py`. [`{RESULTS}/`]({RESULTS}/) holds copies of its `metrics.json` and"
         " of the pictures shown here.",
         "",
-        "| metric | value |",
-        "|---|---|",
     ]
+    metrics = ["| metric | value |", "|---|---|"]
     for key, value in written.items():
         if key not in NOT_METRICS and isinstance(value, int | float) and not isinstance(value, bool):
-            lines.append(f"| `{key}` | {number(value)} |")
+            metrics.append(f"| `{key}` | {number(value)} |")
+    if table:  # the table tells it; every metric stays one click away
+        lines += [table, "", "<details><summary>Every metric</summary>", "", *metrics, "", "</details>"]
+    else:
+        lines += metrics
     for name in shown:
         path = f"{RESULTS}/{name}"
         if name.endswith(".md"):

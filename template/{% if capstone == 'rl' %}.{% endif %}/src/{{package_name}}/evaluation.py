@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .envs import make_envs
 from .gif import save_gif
-from .ladder import not_losing_share, proved_positions
+from .ladder import ladder_table, not_losing_share, proved_positions
 from .networks import build_network
 from .play import evaluate_policy, record_episode
 from .plots import plot_returns
@@ -56,7 +56,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     # README.md's results section and its pictures in results/; for a smoke run, only if asked (report=true).
     smoke = f"These figures come from a smoke run (debug=smoke, {state['step']:,} steps), not a full training run."
     smoke = smoke if trained.trainer.get("smoke") else None
-    report_evaluation(run_dir, path, cfg.report, smoke=smoke, pictures=("agent.gif", "*.png"))
+    table = ladder_table(metrics) if trained.env.name == "connect_four" else None
+    report_evaluation(run_dir, path, cfg.report, smoke=smoke, pictures=("agent.gif", "*.png"), table=table)
     return metrics
 
 

@@ -2,7 +2,11 @@
 
 The opponents, weakest first: `random`; `lookahead` (takes a win, blocks one, else random); and
 `minimax<depth>`, alpha-beta search that many moves ahead (minimax.py): minimax2, minimax4,
-minimax6. Against each, the agent plays half of its games first. Two kinds of measure:
+minimax6. Against each, the games come in pairs: both games of a pair open with the same random
+moves (OPENING_MOVES), then the agent plays first in one and second in the other. A greedy agent
+is deterministic and minimax nearly so (it picks at random only among equally good moves): from the
+empty board most games would repeat, and 200 of them would say little more than a few. Two kinds of
+measure:
 
 - per opponent, the shares of games won, drawn and lost, and the Elo difference that result
   implies (scoring 76% means about +200: the rating gap at which the stronger side scores 76%);
@@ -17,7 +21,7 @@ import re
 import numpy as np
 import torch
 
-from .connect_four import COLUMNS, OPPONENTS, ROWS, ConnectFourVectorEnv
+from .connect_four import COLUMNS, OPPONENTS, ROWS, ConnectFourVectorEnv, choose_among
 from .minimax import (
     COLUMN_CELLS,
     STRIDE,
@@ -32,6 +36,8 @@ from .minimax import (
 )
 from .plumbing.errors import UserError
 
+# Random moves each pair of games opens with: 49 openings. Fewer than 7, so that no game ends in them.
+OPENING_MOVES = 2
 # The proved positions have this many empty cells (24 discs played): late enough for the solver to
 # prove each move in milliseconds, early enough that a wrong move still loses games.
 PROVED_EMPTY_CELLS = 18
@@ -82,6 +88,22 @@ def ladder_metrics(network, opponents, games: int, seed: int, prefix: str) -> di
     return metrics
 
 
+def ladder_table(metrics: dict[str, float], prefix: str = "eval/") -> str:
+    """The ladder as a Markdown table for README.md's results, weakest opponent first."""
+    opponents = [key.removeprefix(f"{prefix}win_rate_") for key in metrics if key.startswith(f"{prefix}win_rate_")]
+    rows = ["| against | won | drawn | lost | Elo difference |", "|---|---|---|---|---|"]
+    for name in opponents:
+        rates = " | ".join(f"{metrics[f'{prefix}{outcome}_rate_{name}']:.1%}" for outcome in ("win", "draw", "loss"))
+        rows.append(f"| {name} | {rates} | {metrics[f'{prefix}elo_{name}']:+d} |")
+    if f"{prefix}not_losing_moves" in metrics:
+        rows += [
+            "",
+            f"Moves that do not lose on {metrics[f'{prefix}proved_positions']} positions proved by the solver: "
+            f"{metrics[f'{prefix}not_losing_moves']:.1%}.",
+        ]
+    return "\n".join(rows)
+
+
 def elo_difference(outcomes: np.ndarray) -> float:
     """The rating gap the results imply (a win scores 1, a draw 1/2). A clean sweep has no finite
     gap, so the score is held half a game away from 0 and from all: 200 wins of 200 give +1040."""
@@ -94,13 +116,17 @@ def elo_difference(outcomes: np.ndarray) -> float:
 def play_matches(network, player, games: int, seed: int) -> np.ndarray:
     """Connect Four against `player`: +1 win, 0 draw, -1 loss per game for the network.
 
-    The network moves first in half of the games and second in the other half.
+    Games 2k and 2k+1 open with the same OPENING_MOVES random moves; then the network plays the
+    first player's discs in game 2k and the second player's in game 2k+1.
     """
     device = next(network.parameters()).device
     rng = np.random.default_rng(seed)
     env = ConnectFourVectorEnv(games)
     obs, info = env.reset(seed=seed)
-    network_side = np.where(np.arange(games) % 2 == 0, 1, -1)  # +1 moves first
+    for _ in range(OPENING_MOVES):
+        pairs = choose_among(env.legal_moves()[::2], rng)  # both boards of a pair are the same so far
+        obs, _, _, _, info = env.step(np.repeat(pairs, 2)[:games])
+    network_side = np.where(np.arange(games) % 2 == 0, 1, -1)  # +1: the first player's discs
     outcome = np.zeros(games)
     finished = np.zeros(games, dtype=bool)
     while not finished.all():

@@ -18,7 +18,8 @@ in a transposition table, since many move orders reach the same position.
 
 import numpy as np
 
-ROWS, COLUMNS = 6, 7
+from .connect_four import COLUMNS, ROWS
+
 STRIDE = ROWS + 1  # bits per column: its 6 cells and the empty bit above them
 LOWEST = [1 << (STRIDE * column) for column in range(COLUMNS)]  # the bottom cell of each column
 TOPMOST = [1 << (STRIDE * column + ROWS - 1) for column in range(COLUMNS)]
@@ -39,14 +40,6 @@ def from_board(board: np.ndarray, player: int) -> tuple[int, int]:
         if board[row, column] == player:
             mine |= bit
     return mine, both
-
-
-def four_in_a_row(discs: int) -> bool:
-    for step in LINES:
-        pairs = discs & (discs >> step)
-        if pairs & (pairs >> 2 * step):
-            return True
-    return False
 
 
 def legal(both: int, column: int) -> bool:
