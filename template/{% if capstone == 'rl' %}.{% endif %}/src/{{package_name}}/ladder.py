@@ -74,10 +74,11 @@ class MinimaxPlayer:
 
 def ladder_metrics(network, opponents, games: int, seed: int, prefix: str) -> dict[str, float]:
     """Win, draw and loss rates and the Elo difference against each opponent, `games` games each."""
-    players = {name: opponent(name) for name in opponents}  # every name checked before the first game
+    for name in opponents:
+        opponent(name)  # every name checked before the first game
     metrics = {}
-    for name, player in players.items():
-        outcomes = play_matches(network, player, games, seed)
+    for name in opponents:
+        outcomes = play_matches(network, opponent(name), games, seed)  # a fresh player: its table goes after
         metrics[f"{prefix}win_rate_{name}"] = float(np.mean(outcomes == 1))
         metrics[f"{prefix}draw_rate_{name}"] = float(np.mean(outcomes == 0))
         metrics[f"{prefix}loss_rate_{name}"] = float(np.mean(outcomes == -1))

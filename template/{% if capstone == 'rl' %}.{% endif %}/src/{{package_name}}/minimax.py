@@ -100,8 +100,9 @@ class Search:
 
     EXACT, LOWER, UPPER = 0, 1, 2  # what a table entry's value is: the value, or a bound on it
 
-    def __init__(self, table_size: int = 1_000_000):
-        self.table: dict[int, tuple[int, int, int, int]] = {}  # key: (depth, kind, value, best column)
+    def __init__(self, table_size: int = 250_000):
+        # key -> (depth, kind, value, best column); about 200 bytes an entry, so at most about 50 MB
+        self.table: dict[int, tuple[int, int, int, int]] = {}
         self.table_size = table_size
         self.nodes = 0  # positions visited, for the speed figure in bench/
 
