@@ -20,6 +20,7 @@ Sections, each with how it was measured written beside its table:
             what pruning saves (about 6 minutes)
   ladder    the Connect Four ladder: the minimax players' speed, then the DQN self-play recipe
             trained and evaluated against each opponent (about 10 minutes)
+  atari     the random policy's score on Frogger and Pong: the floor under an Atari learning curve
   suite     the whole template test suite (`python -m pytest`)
 
 Only training and validation data are used: the test splits are withheld for independent
@@ -66,7 +67,8 @@ from common import (
 from loop_overhead import LONG, SHORT, bare_loop, template_loop
 
 LADDER_GAMES = 200  # games against each opponent of the ladder
-SECTIONS = ("recipes", "imdb", "camvid", "search", "ladder", "loop", "startup", "demo", "render", "suite")
+ATARI_EPISODES = 20  # whole games of the random policy per Atari game
+SECTIONS = ("recipes", "imdb", "camvid", "search", "ladder", "atari", "loop", "startup", "demo", "render", "suite")
 PRESETS = ("mnist", "camvid", "imdb", "rl")
 
 
@@ -340,11 +342,12 @@ def connect_four_ladder(work: Path, repeats: int) -> str:
     return f"""## Connect Four ladder
 
 How: `bench/ladder_speed.py` in a rendered rl repo: minimax at each depth plays 20 games against the
-lookahead player, its search timed alone ({repeats} rounds, median); positions are the nodes its
+lookahead player (from the empty board), its search timed alone ({repeats} rounds, median); positions are the nodes its
 alpha-beta search visits. Proving evaluate.py's 200 positions (18 empty cells, every legal move of
 each solved): {speed["proved_positions_s"]:.1f} s. Then `python train.py experiment=connect_four seed=1`
 (DQN self-play, {seconds / 60:.1f} min whole process, peak {peak:,.0f} MiB) and `python evaluate.py
-episodes={LADDER_GAMES}`: {LADDER_GAMES} games against each opponent, the agent first in half of them.
+episodes={LADDER_GAMES}`: {LADDER_GAMES} games against each opponent, in pairs that open with the same
+two random moves, the agent first in one game of each pair.
 These are evaluation games, not a held-out split: the opponents are the test.
 
 | player | positions searched per second | time per move |
@@ -356,6 +359,28 @@ These are evaluation games, not a held-out split: the opponents are the test.
 {chr(10).join(ladder_rows)}
 
 Moves that do not lose, on the 200 proved positions: {metrics["eval/not_losing_moves"]:.3f}.
+"""
+
+
+def atari_random(work: Path, repeats: int) -> str:
+    """The random policy's Atari scores (bench/atari_random.py), the anchor for a learning curve."""
+    command = [sys.executable, str(REPO / "bench/atari_random.py"), "--episodes", str(ATARI_EPISODES)]
+    scores = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    rows = [
+        f"| {game} | {f['mean']:.1f} | {f['std']:.1f} | {f['min']:.0f} to {f['max']:.0f} | {f['mean_length']:,.0f} |"
+        for game, f in scores.items()
+    ]
+    return f"""## Atari: the random policy
+
+How: `bench/atari_random.py`. {ATARI_EPISODES} whole games of each, played side by side in a rendered rl
+repo's evaluation environment (configs/env/atari.yaml: ale-py's vector environment, 4 frames a step,
+sticky actions, at most 108,000 frames a game, the true score: no reward clipping, no life loss
+ending a game), a uniformly random action at every step; seed 12345. No published DQN or PPO score
+for Frogger exists, so this is the anchor a learning curve is read against.
+
+| game | mean score | standard deviation | range | mean length (agent steps) |
+|---|---|---|---|---|
+{chr(10).join(rows)}
 """
 
 
@@ -609,6 +634,8 @@ def main() -> None:
                 parts.append(search_pruning(Path(tmp), 1))
             elif section == "ladder":
                 parts.append(connect_four_ladder(Path(tmp), args.repeats))
+            elif section == "atari":
+                parts.append(atari_random(Path(tmp), 1))
             else:
                 parts.append(MEASURE[section](Path(tmp), args.rounds))
             minutes = (time.perf_counter() - started) / 60
