@@ -6,8 +6,9 @@ A learning curve means little without the floor under it: no published DQN or PP
 Frogger, so the anchor is measured here. Each game's `--episodes` whole games (as evaluate.py plays
 them: configs/env/atari.yaml's preprocessing and sticky actions, no reward clipping, no life loss
 ending an episode) with a uniformly random action at every step, all played side by side in ale-py's
-vector environment. Prints one JSON object: per game, the mean, standard deviation, min and max
-score, and the mean episode length in agent steps.
+vector environment: `random_policy_returns` of the rendered repo's play.py, as evaluate.py plays
+it for the random line on the learning curve. Prints one JSON object: per game, the mean, standard
+deviation, min and max score.
 """
 
 import argparse
@@ -16,29 +17,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from common import render
 
 
 def random_scores(repo: Path, game: str, episodes: int, seed: int) -> dict[str, float]:
     from omegaconf import OmegaConf
-    from rl_agent.envs import make_envs
+    from rl_agent.play import random_policy_returns  # what evaluate.py draws on the learning curve
 
     env_cfg = OmegaConf.load(repo / "configs/env/atari.yaml")
     env_cfg.id = game
-    envs = make_envs(env_cfg, episodes, training=False)
-    envs.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    scores, lengths = np.zeros(episodes), np.zeros(episodes)
-    finished = np.zeros(episodes, dtype=bool)
-    while not finished.all():
-        _, rewards, terminated, truncated, _ = envs.step(rng.integers(0, envs.single_action_space.n, episodes))
-        scores += np.where(finished, 0.0, rewards)
-        lengths += ~finished
-        finished |= terminated | truncated
-    envs.close()
-    summary = {"mean": scores.mean(), "std": scores.std(), "min": scores.min(), "max": scores.max()}
-    return {**{key: float(value) for key, value in summary.items()}, "mean_length": float(lengths.mean())}
+    scores = random_policy_returns(env_cfg, episodes, seed)
+    return {"mean": scores.mean(), "std": scores.std(), "min": scores.min(), "max": scores.max()}
 
 
 def main() -> None:

@@ -367,7 +367,7 @@ def atari_random(work: Path, repeats: int) -> str:
     command = [sys.executable, str(REPO / "bench/atari_random.py"), "--episodes", str(ATARI_EPISODES)]
     scores = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     rows = [
-        f"| {game} | {f['mean']:.1f} | {f['std']:.1f} | {f['min']:.0f} to {f['max']:.0f} | {f['mean_length']:,.0f} |"
+        f"| {game} | {f['mean']:.1f} | {f['std']:.1f} | {f['min']:.0f} to {f['max']:.0f} |"
         for game, f in scores.items()
     ]
     return f"""## Atari: the random policy
@@ -375,11 +375,12 @@ def atari_random(work: Path, repeats: int) -> str:
 How: `bench/atari_random.py`. {ATARI_EPISODES} whole games of each, played side by side in a rendered rl
 repo's evaluation environment (configs/env/atari.yaml: ale-py's vector environment, 4 frames a step,
 sticky actions, at most 108,000 frames a game, the true score: no reward clipping, no life loss
-ending a game), a uniformly random action at every step; seed 12345. No published DQN or PPO score
+ending a game), a uniformly random action at every step (evaluate.py's random line on the learning
+curve, `random_policy_returns`); seed 12345. No published DQN or PPO score
 for Frogger exists, so this is the anchor a learning curve is read against.
 
-| game | mean score | standard deviation | range | mean length (agent steps) |
-|---|---|---|---|---|
+| game | mean score | standard deviation | range |
+|---|---|---|---|
 {chr(10).join(rows)}
 """
 

@@ -11,7 +11,7 @@ from .envs import make_envs
 from .gif import save_gif
 from .ladder import ladder_table, not_losing_share, proved_positions
 from .networks import build_network
-from .play import evaluate_policy, record_episode
+from .play import evaluate_policy, random_policy_returns, record_episode
 from .plots import plot_returns
 from .plumbing import runtime
 from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
@@ -36,6 +36,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     network = load_network(state, trained, runtime.pick_device(cfg.device), path)
 
     metrics = evaluate_policy(network, trained.env, cfg.episodes, seed=cfg.seed, prefix="eval/", opponents=cfg.ladder)
+    if trained.env.name != "connect_four":  # the floor the learning curve is read against
+        metrics["eval/random_return_mean"] = float(random_policy_returns(trained.env, cfg.episodes, cfg.seed).mean())
     if trained.env.name == "connect_four" and cfg.proved_positions:
         metrics["eval/not_losing_moves"] = not_losing_share(network, *proved_positions(cfg.proved_positions, cfg.seed))
         metrics["eval/proved_positions"] = cfg.proved_positions
@@ -50,7 +52,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         save_gif(frames, run_dir / "agent.gif", fps=cfg.gif.fps, width=cfg.gif.width)
     if cfg.plots and (run_dir / "metrics.csv").is_file():
         title = f"{trained.algo.name.upper()} on {trained.env.id}"
-        plot_returns(run_dir / "metrics.csv", run_dir / "returns.png", trained.env.solved_return, title)
+        random_return = metrics.get("eval/random_return_mean")
+        plot_returns(run_dir / "metrics.csv", run_dir / "returns.png", trained.env.solved_return, title, random_return)
     gif = [run_dir / "agent.gif"] if cfg.gif.enabled else []
     log_evaluation(trained, run_dir, animations=gif)  # a logger=wandb run: metrics.json, the GIF and plots to W&B
     # README.md's results section and its pictures in results/; for a smoke run, only if asked (report=true).

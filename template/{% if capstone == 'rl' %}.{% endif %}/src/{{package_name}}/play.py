@@ -32,13 +32,23 @@ def to_tensor(array, device) -> torch.Tensor:
 def play_episodes(network, env_cfg, episodes: int, seed: int) -> np.ndarray:
     """The returns of `episodes` greedy episodes, played side by side (one environment each)."""
     device = next(network.parameters()).device
+    return run_episodes(lambda obs, envs: network.act(to_tensor(obs, device)).cpu().numpy(), env_cfg, episodes, seed)
+
+
+def random_policy_returns(env_cfg, episodes: int, seed: int) -> np.ndarray:
+    """The returns of `episodes` episodes of a uniformly random policy: the floor under a learning curve."""
+    return run_episodes(lambda obs, envs: envs.action_space.sample(), env_cfg, episodes, seed)
+
+
+def run_episodes(choose, env_cfg, episodes: int, seed: int) -> np.ndarray:
+    """The returns of `episodes` episodes in evaluation environments, actions from choose(obs, envs)."""
     envs = make_envs(env_cfg, episodes, training=False)
     obs, info = envs.reset(seed=seed)
+    envs.action_space.seed(seed)  # the random policy's actions, reproducible
     returns = np.zeros(episodes)
     finished = np.zeros(episodes, dtype=bool)
     while not finished.all():
-        actions = network.act(to_tensor(obs, device)).cpu().numpy()
-        obs, rewards, terminated, truncated, info = envs.step(actions)
+        obs, rewards, terminated, truncated, info = envs.step(choose(obs, envs))
         returns += np.where(finished, 0.0, rewards)
         finished |= terminated | truncated  # an environment that restarts plays on, uncounted
     envs.close()

@@ -1,11 +1,18 @@
-"""The learning curve: episodic return against environment steps, with the solved threshold."""
+"""The learning curve: episodic return against environment steps, with the solved threshold and the
+random policy's return."""
 
 from pathlib import Path
 
 from .plumbing.metrics_csv import read_metrics
 
 
-def plot_returns(metrics_csv: str | Path, out: str | Path, solved: float | None = None, title: str = "") -> Path:
+def plot_returns(
+    metrics_csv: str | Path,
+    out: str | Path,
+    solved: float | None = None,
+    title: str = "",
+    random_return: float | None = None,
+) -> Path:
     import matplotlib  # imported here: only evaluation pays for matplotlib's start-up
 
     matplotlib.use("Agg")
@@ -28,6 +35,8 @@ def plot_returns(metrics_csv: str | Path, out: str | Path, solved: float | None 
         ax.set(ylabel="episodic return")
     if solved is not None and not win_rates:
         ax.axhline(solved, color="green", ls="--", lw=1, label=f"solved ({solved:g})")
+    if random_return is not None and not win_rates:  # what the curve has to beat to show any learning
+        ax.axhline(random_return, color="grey", ls=":", lw=1.5, label=f"random policy ({random_return:.3g})")
     ax.set(xlabel="environment steps", title=title or "Learning curve")
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncols=2, frameon=False)  # below the axes: never over the curve
