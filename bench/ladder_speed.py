@@ -17,22 +17,20 @@ from pathlib import Path
 
 
 def measure(depth: int, games: int, seed: int) -> dict[str, float]:
-    import numpy as np
-    from rl_agent.connect_four import ConnectFourVectorEnv, lookahead_player
-    from rl_agent.ladder import MinimaxPlayer
+    from rl_agent.connect_four import lookahead_player
+    from rl_agent.ladder import MinimaxPlayer, match
 
-    player, rng, env = MinimaxPlayer(depth), np.random.default_rng(seed), ConnectFourVectorEnv(games)
-    env.reset(seed=seed)
-    side = np.where(np.arange(games) % 2 == 0, 1, -1)
-    finished, moves, seconds = np.zeros(games, dtype=bool), 0, 0.0
-    while not finished.all():
-        turn = env.to_move == side
+    player, spent = MinimaxPlayer(depth), {"seconds": 0.0, "moves": 0}
+
+    def timed(env, rng, turn):
         started = time.perf_counter()
-        searched = player(env, rng, turn & ~finished)
-        seconds += time.perf_counter() - started
-        moves += int((turn & ~finished).sum())
-        _, _, terminated, _, _ = env.step(np.where(turn, searched, lookahead_player(env, rng, ~turn)))
-        finished |= terminated
+        moves = player(env, rng, turn)
+        spent["seconds"] += time.perf_counter() - started
+        spent["moves"] += int(turn.sum())
+        return moves
+
+    match(timed, lookahead_player, games, seed, opening_moves=0)  # from the empty board
+    seconds, moves = spent["seconds"], spent["moves"]
     return {"positions_per_s": player.search.nodes / seconds, "ms_per_move": 1000 * seconds / moves}
 
 

@@ -113,32 +113,43 @@ def elo_difference(outcomes: np.ndarray) -> float:
     return 400 * math.log10(score / (1 - score))
 
 
-@torch.no_grad()
 def play_matches(network, player, games: int, seed: int) -> np.ndarray:
-    """Connect Four against `player`: +1 win, 0 draw, -1 loss per game for the network.
-
-    Games 2k and 2k+1 open with the same OPENING_MOVES random moves; then the network plays the
-    first player's discs in game 2k and the second player's in game 2k+1.
-    """
+    """Connect Four against `player`: +1 win, 0 draw, -1 loss per game for the network, which plays greedily."""
     device = next(network.parameters()).device
+
+    @torch.no_grad()
+    def greedy(env: ConnectFourVectorEnv, rng: np.random.Generator, turn: np.ndarray) -> np.ndarray:
+        obs, mask = (
+            torch.as_tensor(env.observations(), device=device),
+            torch.as_tensor(env.legal_moves(), device=device),
+        )
+        return network.act(obs, mask).cpu().numpy()
+
+    return match(greedy, player, games, seed)
+
+
+def match(first, second, games: int, seed: int, opening_moves: int = OPENING_MOVES) -> np.ndarray:
+    """Games between two players: +1 a win for `first`, 0 a draw, -1 a loss.
+
+    Games 2k and 2k+1 open with the same `opening_moves` random moves; then `first` plays the first
+    player's discs in game 2k and the second player's in game 2k+1.
+    """
     rng = np.random.default_rng(seed)
     env = ConnectFourVectorEnv(games)
-    obs, info = env.reset(seed=seed)
-    for _ in range(OPENING_MOVES):
+    env.reset(seed=seed)
+    for _ in range(opening_moves):
         pairs = choose_among(env.legal_moves()[::2], rng)  # both boards of a pair are the same so far
-        obs, _, _, _, info = env.step(np.repeat(pairs, 2)[:games])
-    network_side = np.where(np.arange(games) % 2 == 0, 1, -1)  # +1: the first player's discs
+        env.step(np.repeat(pairs, 2)[:games])
+    side = np.where(np.arange(games) % 2 == 0, 1, -1)  # +1: `first` has the first player's discs
     outcome = np.zeros(games)
     finished = np.zeros(games, dtype=bool)
     while not finished.all():
-        networks_turn = env.to_move == network_side
-        mask = torch.as_tensor(info["action_mask"], device=device)
-        network_moves = network.act(torch.as_tensor(obs, device=device), mask).cpu().numpy()
-        opponent_moves = player(env, rng, ~networks_turn & ~finished)
-        obs, rewards, terminated, truncated, info = env.step(np.where(networks_turn, network_moves, opponent_moves))
+        turn = env.to_move == side
+        moves = np.where(turn, first(env, rng, turn & ~finished), second(env, rng, ~turn & ~finished))
+        _, _, terminated, _, info = env.step(moves)
         if terminated.any():
             ended = terminated & ~finished
-            outcome[ended] = (info["winner"] * network_side)[ended]
+            outcome[ended] = (info["winner"] * side)[ended]
             finished |= terminated
     return outcome
 
