@@ -20,6 +20,8 @@ Sections, each with how it was measured written beside its table:
             what pruning saves (about 6 minutes)
   ladder    the Connect Four ladder: the minimax players' speed, then the DQN self-play recipe
             trained and evaluated against each opponent (about 10 minutes)
+  alphazero the AlphaZero recipe for Connect Four trained (about 30 minutes), then played on the
+            ladder with its search and as the network alone
   atari     the random policy's score on Frogger and Pong: the floor under an Atari learning curve
   suite     the whole template test suite (`python -m pytest`)
 
@@ -51,6 +53,7 @@ from types import SimpleNamespace
 
 import demo_latency
 import torch
+import yaml
 from camvid_recipe import linked_data_root
 from common import (
     DEFAULT_CAMVID,
@@ -68,7 +71,20 @@ from loop_overhead import LONG, SHORT, bare_loop, template_loop
 
 LADDER_GAMES = 200  # games against each opponent of the ladder
 ATARI_EPISODES = 20  # whole games of the random policy per Atari game
-SECTIONS = ("recipes", "imdb", "camvid", "search", "ladder", "atari", "loop", "startup", "demo", "render", "suite")
+SECTIONS = (
+    "recipes",
+    "imdb",
+    "camvid",
+    "search",
+    "ladder",
+    "alphazero",
+    "atari",
+    "loop",
+    "startup",
+    "demo",
+    "render",
+    "suite",
+)
 PRESETS = ("mnist", "camvid", "imdb", "rl")
 
 
@@ -329,7 +345,7 @@ def connect_four_ladder(work: Path, repeats: int) -> str:
         if name.startswith("minimax")
     ]
     run_dir = work / "ladder-dqn"
-    seconds, peak = train_measured(repo, run_dir, ["experiment=connect_four", "seed=1"])
+    seconds, peak = train_measured(repo, run_dir, ["experiment=connect_four_dqn", "seed=1"])
     evaluate = [sys.executable, "evaluate.py", f"ckpt={run_dir}/checkpoints/best.pt", f"episodes={LADDER_GAMES}"]
     subprocess.run([*evaluate, "gif.enabled=false"], cwd=repo, env=env, check=True, capture_output=True)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -344,7 +360,7 @@ def connect_four_ladder(work: Path, repeats: int) -> str:
 How: `bench/ladder_speed.py` in a rendered rl repo: minimax at each depth plays 20 games against the
 lookahead player (from the empty board), its search timed alone ({repeats} rounds, median); positions are the nodes its
 alpha-beta search visits. Proving evaluate.py's 200 positions (18 empty cells, every legal move of
-each solved): {speed["proved_positions_s"]:.1f} s. Then `python train.py experiment=connect_four seed=1`
+each solved): {speed["proved_positions_s"]:.1f} s. Then `python train.py experiment=connect_four_dqn seed=1`
 (DQN self-play, {seconds / 60:.1f} min whole process, peak {peak:,.0f} MiB) and `python evaluate.py
 episodes={LADDER_GAMES}`: {LADDER_GAMES} games against each opponent, in pairs that open with the same
 two random moves, the agent first in one game of each pair.
@@ -359,6 +375,54 @@ These are evaluation games, not a held-out split: the opponents are the test.
 {chr(10).join(ladder_rows)}
 
 Moves that do not lose, on the 200 proved positions: {metrics["eval/not_losing_moves"]:.3f}.
+"""
+
+
+def alphazero_ladder(work: Path) -> str:
+    """The AlphaZero recipe, trained once and played on the ladder with its search and without."""
+    repo = render(work / "alphazero-rl", "rl")
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    run_dir = work / "alphazero"
+    seconds, peak = train_measured(repo, run_dir, ["experiment=connect_four", "seed=1"])
+    (metrics_csv,) = import_rendered_fresh(repo, "plumbing.metrics_csv")
+    # Rows logged across an evaluation count its minutes too: the median is the self-play's own speed.
+    speeds = [row["train/sps"] for row in metrics_csv.read_metrics(run_dir / "metrics.csv") if "train/sps" in row]
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())["algo"]
+    evaluate = [sys.executable, "evaluate.py", f"ckpt={run_dir}/checkpoints/best.pt", f"episodes={LADDER_GAMES}"]
+    ladders, eval_seconds = {}, {}
+    for name, extra in (("search", []), ("alone", ["simulations=0", "gif.enabled=false"])):
+        started = time.perf_counter()
+        subprocess.run([*evaluate, *extra], cwd=repo, env=env, check=True, capture_output=True)
+        eval_seconds[name] = time.perf_counter() - started
+        ladders[name] = json.loads((run_dir / "metrics.json").read_text())
+    searching = ladders["search"]
+    opponents = [key.removeprefix("eval/win_rate_") for key in searching if key.startswith("eval/win_rate_")]
+
+    def cells(metrics: dict, name: str) -> str:
+        rates = "/".join(f"{metrics[f'eval/{kind}_rate_{name}']:.3f}" for kind in ("win", "draw", "loss"))
+        return f"{rates} | {metrics[f'eval/elo_{name}']:+d}"
+
+    table = [f"| {name} | {cells(searching, name)} | {cells(ladders['alone'], name)} |" for name in opponents]
+    gif = {1: "won", 0: "drawn", -1: "lost"}[int(searching["eval/gif_outcome"])]
+    return f"""## AlphaZero on the Connect Four ladder
+
+How: `python train.py experiment=connect_four seed=1` (the default recipe for Connect Four) in a rendered rl repo
+({searching["train/step"]:,} self-play moves, {config["num_games"]} games side by side, {config["simulations"]}
+simulations a move: {seconds / 60:.1f} min whole process, evaluations included, peak {peak:,.0f} MiB; self-play
+and learning ran at {statistics.median(speeds):,.0f} moves per second, median of the logged rows). Then
+`python evaluate.py episodes={LADDER_GAMES}` on its best.pt twice: with its search ({config["play_simulations"]}
+simulations a move, {eval_seconds["search"] / 60:.1f} min) and as the network alone (`simulations=0`: the
+move with the highest prior, {eval_seconds["alone"] / 60:.1f} min). {LADDER_GAMES} games against each opponent,
+in pairs that open with the same two random moves, the agent first in one game of each pair (the ladder section
+above has the DQN recipe on the same games). These are evaluation games, not a held-out split.
+
+| against | with search: win/draw/loss | Elo | network alone: win/draw/loss | Elo |
+|---|---|---|---|---|
+{chr(10).join(table)}
+
+Moves that do not lose, on the 200 proved positions: {searching["eval/not_losing_moves"]:.3f} with search,
+{ladders["alone"]["eval/not_losing_moves"]:.3f} for the network alone. The game in agent.gif (the agent first,
+against minimax4, configs/eval.yaml: gif.opponent): {gif}.
 """
 
 
@@ -635,6 +699,8 @@ def main() -> None:
                 parts.append(search_pruning(Path(tmp), 1))
             elif section == "ladder":
                 parts.append(connect_four_ladder(Path(tmp), args.repeats))
+            elif section == "alphazero":
+                parts.append(alphazero_ladder(Path(tmp)))
             elif section == "atari":
                 parts.append(atari_random(Path(tmp), 1))
             else:

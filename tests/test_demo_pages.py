@@ -233,7 +233,9 @@ def test_rl_an_episode_is_watched_and_a_game_of_connect_four_is_played(rendered,
         == f"Error: {tmp_path / 'digits.pt'} was trained for the mnist capstone, not rl; pass one of this project."
     )
 
-    connect_four = smoke_checkpoint(repo, "experiment=connect_four")
+    # AlphaZero, the Connect Four recipe, searching 16 simulations a move: a smoke run's few games.
+    quick = ["algo.num_games=16", "algo.simulations=8", "algo.play_simulations=16"]
+    connect_four = smoke_checkpoint(repo, "experiment=connect_four", *quick)
     with serving(["demo.py", f"ckpt={connect_four}"], repo, repo) as url:
         browser.get(url)
         wait_for(browser, lambda b: "Your move" in text_of(b, "status"), "whose move it is")

@@ -63,7 +63,7 @@ PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/ru
 PLUMBING += " plumbing/tracking"
 SUPERVISED_MODULES += f" {PLUMBING} plumbing/distributed plumbing/download plumbing/mixed_precision plumbing/settings"
 SUPERVISED_MODULES += " plumbing/training_run"
-RL_MODULES = "__init__ connect_four demo dqn envs evaluation gif ladder minimax networks play plots ppo training"
+RL_MODULES = "__init__ alphazero connect_four demo dqn envs evaluation gif ladder minimax networks play plots ppo training"
 RL_MODULES += f" {PLUMBING} plumbing/training_run"
 
 
@@ -113,16 +113,19 @@ FILES = {
     | {
         "configs/algo/dqn.yaml",
         "configs/algo/ppo.yaml",
+        "configs/algo/alphazero.yaml",
         "configs/env/cartpole.yaml",
         "configs/env/atari.yaml",
         "configs/env/connect_four.yaml",
         "configs/experiment/cartpole_dqn.yaml",
         "configs/experiment/cartpole_ppo.yaml",
         "configs/experiment/connect_four.yaml",
+        "configs/experiment/connect_four_dqn.yaml",
         "configs/experiment/atari.yaml",
         "configs/experiment/atari_dqn.yaml",
         "tests/test_connect_four.py",
         "tests/test_ladder.py",
+        "tests/test_alphazero.py",
         "tests/test_gif.py",
         "tests/test_atari.py",
     },
@@ -133,7 +136,7 @@ OVERRIDES = {
     "mnist": ["model=mlp", "optim=sgd", "logger=wandb"],
     "camvid": ["model=light", "optim=sgd"],
     "imdb": ["model=lstm", "model=naive_bayes", "model=ensemble", "optim=sgd"],
-    "rl": ["algo=dqn", "env=connect_four", "logger=wandb"],
+    "rl": ["algo=dqn", "env=connect_four", "experiment=connect_four_dqn", "logger=wandb"],
 }
 MODES = {"mnist": SUPERVISED_MODES, "camvid": SUPERVISED_MODES, "imdb": SUPERVISED_MODES, "rl": [[], ["debug=smoke"]]}
 
@@ -250,6 +253,7 @@ CALLED_BY_NAME = [
     "log_metrics",
     "SweepSummary",  # Hydra callbacks, named in configs/train.yaml
     "on_multirun_end",
+    "one_thread",  # a pytest fixture with autouse=True (rendered rl tests/test_alphazero.py)
     "metadata",  # Gymnasium's vector environment
     "observation_space",
     "close_connection",  # http.server, in the download tests' local server
@@ -321,7 +325,7 @@ def test_the_answers_reach_the_configs(tmp_path):
 
 @pytest.mark.parametrize(
     ("env", "algo", "recipe_algo"),
-    [("cartpole", "dqn", "dqn"), ("connect_four", "ppo", "dqn"), ("atari", "dqn", "dqn"), ("atari", "ppo", "ppo")],
+    [("cartpole", "dqn", "dqn"), ("connect_four", "ppo", "alphazero"), ("atari", "dqn", "dqn"), ("atari", "ppo", "ppo")],
 )
 def test_the_rl_answers_pick_the_environment_and_its_recipe(tmp_path, env, algo, recipe_algo):
     """CartPole trains the chosen algorithm; other environments start from their own recipe."""

@@ -1,7 +1,8 @@
 """The demo page: watch the agent play a fresh episode, or, for Connect Four, play against it.
 
-The network plays greedily (always its best action), as in evaluation. A Connect Four game is
-played on the page, a move each: click a column (or its number) to drop a disc.
+The network plays greedily (always its best action; AlphaZero's after its search), as in
+evaluation. A Connect Four game is played on the page, a move each: click a column (or its
+number) to drop a disc.
 """
 
 import random
@@ -12,7 +13,7 @@ import gradio as gr
 from omegaconf import OmegaConf
 
 from .connect_four import CELL, COLUMNS, board_image
-from .evaluation import load_network
+from .evaluation import algorithm_name, load_network
 from .gif import save_gif
 from .play import GameAgainstAgent, record_episode
 from .plumbing import runtime
@@ -29,7 +30,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
     state = load_checkpoint(checkpoint, "rl")
     trained = OmegaConf.create(state["config"])
     network = load_network(state, trained, runtime.pick_device(device), checkpoint)
-    algorithm = trained.algo.name.upper()
+    algorithm = algorithm_name(trained.algo.name)
     if trained.env.name == "connect_four":
         what = (
             "The agent learnt Connect Four by playing against itself, with no human games to learn from. "

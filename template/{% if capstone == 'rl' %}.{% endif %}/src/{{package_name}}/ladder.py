@@ -89,8 +89,9 @@ def ladder_metrics(network, opponents, games: int, seed: int, prefix: str) -> di
     return metrics
 
 
-def ladder_table(metrics: dict[str, float], prefix: str = "eval/") -> str:
-    """The ladder as a Markdown table for README.md's results, weakest opponent first."""
+def ladder_table(metrics: dict[str, float], prefix: str = "eval/", gif_opponent: str | None = None) -> str:
+    """The ladder as a Markdown table for README.md's results, weakest opponent first, and what
+    agent.gif shows (a game against `gif_opponent`)."""
     opponents = [key.removeprefix(f"{prefix}win_rate_") for key in metrics if key.startswith(f"{prefix}win_rate_")]
     rows = ["| against | won | drawn | lost | Elo difference |", "|---|---|---|---|---|"]
     for name in opponents:
@@ -102,6 +103,9 @@ def ladder_table(metrics: dict[str, float], prefix: str = "eval/") -> str:
             f"Moves that do not lose on {metrics[f'{prefix}proved_positions']} positions proved by the solver: "
             f"{metrics[f'{prefix}not_losing_moves']:.1%}.",
         ]
+    if f"{prefix}gif_outcome" in metrics:
+        outcome = {1: "won", 0: "drawn", -1: "lost"}[int(metrics[f"{prefix}gif_outcome"])]
+        rows += ["", f"The game below: the agent (red, moving first) against {gif_opponent}, {outcome}."]
     return "\n".join(rows)
 
 
@@ -114,16 +118,19 @@ def elo_difference(outcomes: np.ndarray) -> float:
 
 
 def play_matches(network, player, games: int, seed: int) -> np.ndarray:
-    """Connect Four against `player`: +1 win, 0 draw, -1 loss per game for the network, which plays greedily."""
+    """Connect Four against `player`: +1 win, 0 draw, -1 loss per game for the network, which plays
+    greedily (AlphaZero's: with its search, alphazero.SearchingPlayer)."""
     device = next(network.parameters()).device
 
     @torch.no_grad()
     def greedy(env: ConnectFourVectorEnv, rng: np.random.Generator, turn: np.ndarray) -> np.ndarray:
-        obs, mask = (
-            torch.as_tensor(env.observations(), device=device),
-            torch.as_tensor(env.legal_moves(), device=device),
-        )
-        return network.act(obs, mask).cpu().numpy()
+        moves = np.zeros(env.num_envs, dtype=np.int64)
+        boards = np.flatnonzero(turn)  # only where it is the network's move: an agent that searches costs more
+        if len(boards):
+            obs = torch.as_tensor(env.observations()[boards], device=device)
+            mask = torch.as_tensor(env.legal_moves()[boards], device=device)
+            moves[boards] = network.act(obs, mask).cpu().numpy()
+        return moves
 
     return match(greedy, player, games, seed)
 

@@ -1,7 +1,8 @@
 """The networks: a torso that reads an observation, and the heads each algorithm puts on it.
 
 The torso follows the observation: an MLP for a vector (CartPole's 4 numbers), the Nature-DQN CNN
-for stacked Atari frames (Mnih et al., 2015), a small CNN for a Connect Four board.
+for stacked Atari frames (Mnih et al., 2015), a small CNN for a Connect Four board. AlphaZero's
+network (a residual tower with a policy and a value head) reads Connect Four boards only.
 """
 
 import math
@@ -114,6 +115,55 @@ class ActorCritic(nn.Module):
         return masked(self.actor(self.actor_torso(obs)), mask).argmax(dim=1)
 
 
+class PolicyValueNet(nn.Module):
+    """AlphaZero: move priors (logits) and the position's value for the player to move, in [-1, 1].
+
+    A tower of residual blocks reads the board; two small heads read the tower. A residual block
+    adds its input to its output, so a deeper tower starts as (nearly) the shallower one and
+    gradients reach the first layers undiminished (He et al., 2016).
+    """
+
+    def __init__(self, obs_shape, n_actions: int, channels: int, blocks: int):
+        super().__init__()
+        planes, rows, columns = obs_shape
+        self.stem = nn.Sequential(layer(nn.Conv2d(planes, channels, 3, padding=1)), nn.ReLU())
+        self.tower = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
+        self.policy_head = nn.Sequential(
+            layer(nn.Conv2d(channels, 2, 1)), nn.ReLU(), nn.Flatten(), layer(nn.Linear(2 * rows * columns, n_actions))
+        )
+        self.value_head = nn.Sequential(
+            layer(nn.Conv2d(channels, 1, 1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            layer(nn.Linear(rows * columns, 64)),
+            nn.ReLU(),
+            layer(nn.Linear(64, 1), gain=1.0),
+            nn.Tanh(),
+        )
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.tower(self.stem(obs))
+        return self.policy_head(features), self.value_head(features).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The network alone, without search: the legal move with the highest prior."""
+        return masked(self(obs)[0], mask).argmax(dim=1)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.convs = nn.Sequential(
+            layer(nn.Conv2d(channels, channels, 3, padding=1)),
+            nn.ReLU(),
+            layer(nn.Conv2d(channels, channels, 3, padding=1)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.convs(x))
+
+
 def masked(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Illegal actions get -inf: probability 0 for the policy, never the argmax of Q."""
     return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
@@ -122,5 +172,7 @@ def masked(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 def build_network(algo_cfg, env_cfg, obs_shape, n_actions: int) -> nn.Module:
     """The network of the algorithm (configs/algo/: width and activation) for the environment's
     observations (configs/env/: which torso)."""
+    if algo_cfg.name == "alphazero":
+        return PolicyValueNet(tuple(obs_shape), n_actions, algo_cfg.channels, algo_cfg.blocks)
     network = QNetwork if algo_cfg.name == "dqn" else ActorCritic
     return network(env_cfg.network, tuple(obs_shape), n_actions, algo_cfg.hidden, algo_cfg.activation)

@@ -8,7 +8,7 @@ the network knows, in environments seeded apart from the training ones.
 import numpy as np
 import torch
 
-from .connect_four import ConnectFourVectorEnv, board_image, lookahead_player
+from .connect_four import ConnectFourVectorEnv, board_image
 from .envs import make_envs
 from .ladder import ladder_metrics
 
@@ -59,26 +59,9 @@ def run_episodes(choose, env_cfg, episodes: int, seed: int) -> np.ndarray:
 def record_episode(network, env_cfg, seed: int, max_frames: int) -> tuple[list[np.ndarray], float]:
     """RGB frames of one greedy episode, for the GIF in the README (at most `max_frames`), and its return.
 
-    Connect Four: a game against the lookahead player, its return +1 for a win, 0 a draw, -1 a loss.
+    Connect Four: record_game instead.
     """
     device = next(network.parameters()).device
-    if env_cfg.name == "connect_four":  # the network (red, first) against the lookahead player
-        rng = np.random.default_rng(seed)
-        env = ConnectFourVectorEnv(1)
-        obs, info = env.reset(seed=seed)
-        boards = [env.boards[0].copy()]
-        while True:
-            if env.to_move[0] == 1:
-                move = network.act(to_tensor(obs, device), to_tensor(info["action_mask"], device)).cpu().numpy()
-            else:
-                move = lookahead_player(env, rng, turn=np.ones(1, dtype=bool))
-            obs, _, terminated, _, info = env.step(move)
-            boards.append(info["final_board"][0] if terminated[0] else env.boards[0].copy())
-            if terminated[0]:
-                break
-        # A move every half second at 30 frames per second; the final position stays for 2 seconds.
-        frames = [board_image(board) for board in boards for _ in range(15)] + [board_image(boards[-1])] * 45
-        return frames[-max_frames:], float(info["winner"][0])
     if env_cfg.name == "atari":  # ale-py's vector env renders no colour frames: show what the agent sees
         envs = make_envs(env_cfg, 1, training=False)
         obs, _ = envs.reset(seed=seed)
@@ -107,11 +90,39 @@ def record_episode(network, env_cfg, seed: int, max_frames: int) -> tuple[list[n
     return frames, episode_return
 
 
+@torch.no_grad()
+def record_game(network, player, seed: int, tries: int = 10) -> tuple[list[np.ndarray], float]:
+    """RGB frames of a Connect Four game of the network (red, first) against `player`, for the GIF in
+    the README, and its outcome (+1 win, 0 draw, -1 loss). Games against a player that chooses at
+    random among equal moves differ by seed: up to `tries` are played, and the first one won is kept."""
+    device = next(network.parameters()).device
+    for attempt in range(tries):
+        rng = np.random.default_rng(seed + attempt)
+        env = ConnectFourVectorEnv(1)
+        obs, info = env.reset(seed=seed)
+        boards = [env.boards[0].copy()]
+        while True:
+            if env.to_move[0] == 1:
+                move = network.act(to_tensor(obs, device), to_tensor(info["action_mask"], device)).cpu().numpy()
+            else:
+                move = player(env, rng, np.ones(1, dtype=bool))
+            obs, _, terminated, _, info = env.step(move)
+            boards.append(info["final_board"][0] if terminated[0] else env.boards[0].copy())
+            if terminated[0]:
+                break
+        if info["winner"][0] == 1:
+            break
+    # A move every half second at 30 frames per second; the final position stays for 2 seconds.
+    frames = [board_image(board) for board in boards for _ in range(15)] + [board_image(boards[-1])] * 45
+    return frames, float(info["winner"][0])
+
+
 class GameAgainstAgent:
     """Connect Four between a person and the network, a move each: the demo page's game.
 
-    The network plays greedily, as in evaluation. `board` is the position to show (+1 red, who
-    moves first; -1 yellow), `winner` None until the game ends (then +1, -1 or 0 for a draw).
+    The network plays greedily (AlphaZero's after its search), as in evaluation. `board` is the
+    position to show (+1 red, who moves first; -1 yellow), `winner` None until the game ends (then
+    +1, -1 or 0 for a draw).
     """
 
     def __init__(self, network, person_first: bool = True):

@@ -205,6 +205,7 @@ COUNTS = ["trainer.total_steps", "trainer.eval_every", "trainer.eval_episodes", 
 ALGO_COUNTS = {
     "ppo": ["num_envs", "rollout_steps", "minibatches", "update_epochs"],
     "dqn": ["num_envs", "buffer_size", "batch_size", "train_frequency", "gradient_steps", "target_update_frequency"],
+    "alphazero": ["num_games", "simulations", "channels", "blocks", "replay_positions", "batch_size"],
 }
 CHOICES = {
     "env.network": ("mlp", "nature_cnn", "board_cnn"),
@@ -222,6 +223,8 @@ def check_settings(cfg: DictConfig) -> None:
     check_number(cfg, "algo.max_grad_norm", above=0, null="no clipping")
     if cfg.algo.name == "ppo":
         check_number(cfg, "algo.target_kl", above=0, null="never stop the epochs early")
+    if cfg.algo.name == "alphazero":
+        check_alphazero(cfg)
     check_number(cfg, "trainer.stop_at", null="use all trainer.total_steps")
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
@@ -240,6 +243,25 @@ def check_settings(cfg: DictConfig) -> None:
     monitors.append("val/return_mean")
     if cfg.env.monitor not in monitors:
         raise UserError(f"env.monitor={cfg.env.monitor} is not measured here; use {' or '.join(monitors)}.")
+
+
+def check_alphazero(cfg: DictConfig) -> None:
+    if cfg.env.name != "connect_four":
+        raise UserError(
+            f"algo=alphazero searches with the rules of Connect Four and cannot play {cfg.env.id}; "
+            "use env=connect_four (experiment=connect_four), or algo=ppo or algo=dqn."
+        )
+    check_number(cfg, "algo.play_simulations", whole=True, least=0)
+    check_number(cfg, "algo.temperature_moves", whole=True, least=0)
+    check_number(cfg, "algo.learning_starts", whole=True, least=1)
+    check_number(cfg, "algo.updates_per_move", whole=True, least=1)
+    for key in ("algo.c_puct", "algo.dirichlet_alpha"):
+        check_number(cfg, key, above=0)
+    check_number(cfg, "algo.weight_decay", least=0)
+    for key in ("algo.noise_fraction", "algo.search_value_share"):
+        check_number(cfg, key, least=0)
+        if OmegaConf.select(cfg, key) > 1:
+            raise UserError(f"{key}={OmegaConf.select(cfg, key)} must be a share, between 0 and 1.")
 
 
 def check_resumable(saved: dict, cfg: DictConfig, path: Path) -> None:
