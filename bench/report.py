@@ -381,9 +381,14 @@ Moves that do not lose, on the 200 proved positions: {metrics["eval/not_losing_m
 def alphazero_ladder(work: Path) -> str:
     """The AlphaZero recipe, trained once and played on the ladder with its search and without."""
     repo = render(work / "alphazero-rl", "rl")
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
     run_dir = work / "alphazero"
     seconds, peak = train_measured(repo, run_dir, ["experiment=connect_four", "seed=1"])
+    return alphazero_evaluated(repo, run_dir, seconds, peak)
+
+
+def alphazero_evaluated(repo: Path, run_dir: Path, seconds: float, peak: float) -> str:
+    """The ladder section for an AlphaZero run folder that took `seconds` and `peak` MiB to train."""
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
     (metrics_csv,) = import_rendered_fresh(repo, "plumbing.metrics_csv")
     # Rows logged across an evaluation count its minutes too: the median is the self-play's own speed.
     speeds = [row["train/sps"] for row in metrics_csv.read_metrics(run_dir / "metrics.csv") if "train/sps" in row]

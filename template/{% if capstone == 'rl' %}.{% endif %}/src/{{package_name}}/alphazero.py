@@ -189,20 +189,20 @@ class SearchingPlayer(nn.Module):
 
 
 class Replay:
-    """The most recent `capacity` self-play positions with their targets: visit shares and outcome."""
+    """The most recent `capacity` self-play positions with their targets: visit shares and value."""
 
     def __init__(self, capacity: int, seed: int):
         self.obs = np.zeros((capacity, 2, ROWS, COLUMNS), dtype=bool)
         self.policies = np.zeros((capacity, COLUMNS), dtype=np.float32)
-        self.outcomes = np.zeros(capacity, dtype=np.float32)
+        self.values = np.zeros(capacity, dtype=np.float32)
         self.capacity, self.size, self.position = capacity, 0, 0
         self.rng = np.random.default_rng(seed)
 
-    def add(self, obs: np.ndarray, policies: np.ndarray, outcomes: np.ndarray) -> None:
-        rows = (self.position + np.arange(len(outcomes))) % self.capacity
-        self.obs[rows], self.policies[rows], self.outcomes[rows] = obs, policies, outcomes
+    def add(self, obs: np.ndarray, policies: np.ndarray, values: np.ndarray) -> None:
+        rows = (self.position + np.arange(len(values))) % self.capacity
+        self.obs[rows], self.policies[rows], self.values[rows] = obs, policies, values
         self.position = int(rows[-1] + 1) % self.capacity
-        self.size = min(self.size + len(outcomes), self.capacity)
+        self.size = min(self.size + len(values), self.capacity)
 
     def sample(self, batch_size: int, device) -> tuple[torch.Tensor, ...]:
         """A minibatch, half of it mirrored left to right: a mirrored position is as good or bad,
@@ -211,7 +211,7 @@ class Replay:
         obs, policies = self.obs[rows].astype(np.float32), self.policies[rows]
         mirror = self.rng.random(batch_size) < 0.5
         obs[mirror], policies[mirror] = obs[mirror, :, :, ::-1], policies[mirror, ::-1]
-        return tuple(torch.as_tensor(array, device=device) for array in (obs, policies, self.outcomes[rows]))
+        return tuple(torch.as_tensor(array, device=device) for array in (obs, policies, self.values[rows]))
 
 
 def train(cfg: DictConfig, run: TrainingRun) -> None:
@@ -262,7 +262,8 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
         run.record(info, rewards)
         run.step += algo.num_games
 
-        # 2. A finished game's positions go into the replay, each with the outcome for its mover.
+        # 2. A finished game's positions go into the replay, each with its value target: the outcome
+        # for its mover, mixed with the search's value.
         for board in np.flatnonzero(terminated):
             board_obs, board_shares, movers, searched = (np.array(column) for column in zip(*games[board], strict=True))
             outcomes = info["winner"][board] * movers.astype(np.float32)
@@ -275,13 +276,13 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
             for root, done, position in zip(roots, terminated, positions(obs), strict=True)
         ]
 
-        # 3. Learn: the policy towards the search's visit shares, the value towards the outcome.
+        # 3. Learn: the policy towards the search's visit shares, the value towards its target.
         if replay.size >= algo.learning_starts:
             network.train()
             for _ in range(algo.updates_per_move):
-                batch_obs, batch_policies, batch_outcomes = replay.sample(algo.batch_size, device)
+                batch_obs, batch_policies, batch_values = replay.sample(algo.batch_size, device)
                 logits, values = network(batch_obs)
-                value_loss = F.mse_loss(values, batch_outcomes)
+                value_loss = F.mse_loss(values, batch_values)
                 policy_loss = -(batch_policies * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
                 loss = value_loss + policy_loss
                 run.check_update(loss)  # nan or inf: the run stops (see training_run.py)

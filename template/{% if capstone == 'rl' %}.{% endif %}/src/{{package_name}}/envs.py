@@ -1,6 +1,6 @@
 """The environments, always as a Gymnasium vector environment: N copies stepped together.
 
-Both algorithms see the same interface whatever the game: `reset(seed)` and `step(actions)` on
+DQN and PPO see the same interface whatever the game: `reset(seed)` and `step(actions)` on
 arrays of N, same-step autoreset (an episode that ends is restarted at once; its last observation
 is in info["final_obs"]), and info["episode"] with the return and length of finished episodes.
 """

@@ -47,15 +47,15 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     metrics["eval/episodes"] = cfg.episodes
     metrics["train/step"] = state["step"]
     run_dir = path.parent.parent
-    write_text(
-        run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics", elsewhere="a copy of the run folder"
-    )
     if cfg.gif.enabled and trained.env.name == "connect_four":
         frames, metrics["eval/gif_outcome"] = record_game(network, opponent(cfg.gif.opponent), seed=cfg.seed)
         save_gif(frames, run_dir / "agent.gif", fps=cfg.gif.fps, width=cfg.gif.width)
     elif cfg.gif.enabled:
         frames, _ = record_episode(network, trained.env, seed=cfg.seed, max_frames=cfg.gif.max_frames)
         save_gif(frames, run_dir / "agent.gif", fps=cfg.gif.fps, width=cfg.gif.width)
+    write_text(
+        run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics", elsewhere="a copy of the run folder"
+    )
     if cfg.plots and (run_dir / "metrics.csv").is_file():
         title = f"{algorithm_name(trained.algo.name)} on {trained.env.id}"
         random_return = metrics.get("eval/random_return_mean")

@@ -1,9 +1,9 @@
 """What every algorithm's run needs besides the algorithm: seeds, device, metrics.csv, evaluation
 every so often, checkpoints, resuming, and stopping (when solved, out of steps, or on Ctrl-C).
 
-dqn.py and ppo.py call it at four points: `record(info, rewards)` after each environment step,
-`check_update(loss, ...)` at each gradient step (to stop a diverged run), `log(values)` after
-each update, and `end_of_iteration(...)` to evaluate, save and decide to stop.
+dqn.py, ppo.py and alphazero.py call it at four points: `record(info, rewards)` after each
+environment step, `check_update(loss, ...)` at each gradient step (to stop a diverged run),
+`log(values)` after each update, and `end_of_iteration(...)` to evaluate, save and decide to stop.
 """
 
 import logging
