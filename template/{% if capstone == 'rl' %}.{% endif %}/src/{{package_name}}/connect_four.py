@@ -137,15 +137,32 @@ OPPONENTS = {"random": random_player, "lookahead": lookahead_player}
 CELL = 48  # pixels per board cell in rendered images
 
 
-def board_image(board: np.ndarray) -> np.ndarray:
-    """An RGB picture of one board (6 x 7 cells of CELL pixels)."""
+def board_image(board: np.ndarray, highlight=()) -> np.ndarray:
+    """An RGB picture of one board (6 x 7 cells of CELL pixels); the (row, column) cells of
+    `highlight` (a winning line) get a white ring."""
     colours = {0: (245, 245, 245), 1: (220, 40, 40), -1: (245, 200, 30)}
     y, x = np.mgrid[:CELL, :CELL]
-    disc = (x - CELL / 2 + 0.5) ** 2 + (y - CELL / 2 + 0.5) ** 2 <= (CELL * 0.4) ** 2
+    distance = np.hypot(x - CELL / 2 + 0.5, y - CELL / 2 + 0.5)
+    disc, ring = distance <= CELL * 0.4, (distance > CELL * 0.4) & (distance <= CELL * 0.48)
     image = np.zeros((ROWS * CELL, COLUMNS * CELL, 3), np.uint8)
     image[:] = (30, 70, 170)
     for row in range(ROWS):
         for column in range(COLUMNS):
             cell = image[row * CELL : (row + 1) * CELL, column * CELL : (column + 1) * CELL]
             cell[disc] = colours[int(board[row, column])]
+            if (row, column) in highlight:
+                cell[ring] = (255, 255, 255)
     return image
+
+
+def winning_line(board: np.ndarray) -> list[tuple[int, int]]:
+    """The (row, column) cells of a line of four of one colour on `board`, or [] if there is none."""
+    for row in range(ROWS):
+        for column in range(COLUMNS):
+            if board[row, column] == 0:
+                continue
+            for down, right in ((0, 1), (1, 0), (1, 1), (1, -1)):
+                cells = [(row + k * down, column + k * right) for k in range(4)]
+                if all(0 <= r < ROWS and 0 <= c < COLUMNS and board[r, c] == board[row, column] for r, c in cells):
+                    return cells
+    return []

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 from omegaconf import OmegaConf
 
-from .connect_four import CELL, COLUMNS, board_image
+from .connect_four import CELL, COLUMNS, board_image, winning_line
 from .evaluation import algorithm_name, load_network
 from .gif import save_gif
 from .play import GameAgainstAgent, record_episode
@@ -76,14 +76,14 @@ def connect_four_page(network, header: str) -> gr.Blocks:
 
     def new_game(starts: str):
         game = GameAgainstAgent(network, person_first=starts.startswith("You"))
-        return board_image(game.board), status(game), game
+        return picture(game), status(game), game
 
     def play(column: int, game: GameAgainstAgent):
         try:
             game.play(column)
         except ValueError as error:  # a full column, or a game that is over: say so, and change nothing
             gr.Warning(str(error))
-        return board_image(game.board), status(game), game
+        return picture(game), status(game), game
 
     def clicked(game: GameAgainstAgent, event: gr.SelectData):
         return play(min(COLUMNS - 1, event.index[0] // CELL), game)
@@ -117,6 +117,11 @@ BOARD_STYLE = (
     "<style>#board-area { max-width: " + str(COLUMNS * CELL + 40) + "px; }"
     "#board-area button { min-width: 0; padding: 4px 0; }</style>"
 )
+
+
+def picture(game: GameAgainstAgent):
+    """The board as it stands; once someone has won, the line of four ringed in white."""
+    return board_image(game.board, highlight=winning_line(game.board) if game.winner else ())
 
 
 def status(game: GameAgainstAgent) -> str:

@@ -8,7 +8,7 @@ the network knows, in environments seeded apart from the training ones.
 import numpy as np
 import torch
 
-from .connect_four import ConnectFourVectorEnv, board_image
+from .connect_four import ConnectFourVectorEnv, board_image, winning_line
 from .envs import make_envs
 from .ladder import ladder_metrics
 
@@ -112,8 +112,10 @@ def record_game(network, player, seed: int, tries: int = 10) -> tuple[list[np.nd
                 break
         if info["winner"][0] == 1:
             break
-    # A move every half second at 30 frames per second; the final position stays for 2 seconds.
-    frames = [board_image(board) for board in boards for _ in range(15)] + [board_image(boards[-1])] * 45
+    # A move every half second at 30 frames per second; the final position, its line of four ringed
+    # in white, stays for 2 seconds.
+    final = board_image(boards[-1], highlight=winning_line(boards[-1]))
+    frames = [board_image(board) for board in boards for _ in range(15)] + [final] * 45
     return frames, float(info["winner"][0])
 
 
