@@ -22,6 +22,8 @@ Sections, each with how it was measured written beside its table:
             trained and evaluated against each opponent (about 10 minutes)
   alphazero the AlphaZero recipe for Connect Four trained (about 30 minutes), then played on the
             ladder with its search and as the network alone
+  atari_speed  what bounds PPO's steps per second on Atari here: the environment, the network's
+            forward pass, the copies, or the update (bench/atari_speed.py, about 3 minutes)
   atari     the random policy's score on Frogger and Pong: the floor under an Atari learning curve
   suite     the whole template test suite (`python -m pytest`)
 
@@ -79,6 +81,7 @@ SECTIONS = (
     "ladder",
     "alphazero",
     "atari",
+    "atari_speed",
     "loop",
     "startup",
     "demo",
@@ -454,6 +457,34 @@ for Frogger exists, so this is the anchor a learning curve is read against.
 """
 
 
+def atari_speed(work: Path, repeats: int) -> str:
+    """What bounds PPO's steps per second on Atari here (bench/atari_speed.py): each part timed alone."""
+    command = [sys.executable, str(REPO / "bench/atari_speed.py"), "--rounds", str(repeats)]
+    speed = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    parts = {
+        "env": "ale-py's vector environment, random actions (C++ threads, frame skip 4, 84 x 84, 4 frames)",
+        "copies": "observations into a tensor and actions back",
+        "act": "the network's forward pass that picks the actions (a batch of 8)",
+        "learn": "PPO's update: 4 epochs of 4 minibatches over each rollout of 1,024 steps",
+        "whole": "all four one after the other: 1 / (sum of 1 / each)",
+    }
+    rows = [f"| {part} | {speed[part]:,.0f} | {what} |" for part, what in parts.items()]
+    bound = min(("env", "copies", "act", "learn"), key=lambda part: speed[part])
+    next_slowest = min(speed[part] for part in ("env", "copies", "act", "learn") if part != bound)
+    return f"""## Atari: what bounds PPO's steps per second
+
+How: `bench/atari_speed.py` in a rendered rl repo, ALE/Frogger-v5 with experiment=atari's settings
+(8 environments, rollouts of 128 steps, 4 epochs of 4 minibatches, the Nature CNN, 2 threads). Each
+part of a PPO iteration timed alone for 10 s, as game steps per second of that part ({repeats} rounds, median).
+
+| part | steps per second | what |
+|---|---|---|
+{chr(10).join(rows)}
+
+The bound on this CPU is `{bound}`: the next slowest part would allow {next_slowest:,.0f} steps per second.
+"""
+
+
 def import_rendered_fresh(repo: Path, *modules: str):
     """Modules of the package rendered in `repo`, even where a package of the same name was imported
     from another rendered repo before (the mnist preset with another engine, say)."""
@@ -708,6 +739,8 @@ def main() -> None:
                 parts.append(alphazero_ladder(Path(tmp)))
             elif section == "atari":
                 parts.append(atari_random(Path(tmp), 1))
+            elif section == "atari_speed":
+                parts.append(atari_speed(Path(tmp), args.repeats))
             else:
                 parts.append(MEASURE[section](Path(tmp), args.rounds))
             minutes = (time.perf_counter() - started) / 60
