@@ -271,8 +271,9 @@ def train(cfg: DictConfig, run: TrainingRun) -> None:
             replay.add(board_obs, board_shares, targets.astype(np.float32))
             lengths.append(len(games[board]))
             games[board] = []
+        # A finished game starts again from the empty board (the environment has reset it).
         roots = [
-            root if root is not None and not done and root.outcome is None else Node(*position)
+            Node(*position) if done else root
             for root, done, position in zip(roots, terminated, positions(obs), strict=True)
         ]
 
