@@ -25,6 +25,8 @@ Sections, each with how it was measured written beside its table:
   atari_speed  what bounds PPO's steps per second on Atari here: the environment, the network's
             forward pass, the copies, or the update (bench/atari_speed.py, about 3 minutes)
   atari     the random policy's score on Frogger and Pong: the floor under an Atari learning curve
+  frogger   experiment=atari_cpu (PPO on Frogger, about 30 minutes) trained, then evaluated beside the
+            random policy; its learning curve and GIF go to bench/frogger/
   suite     the whole template test suite (`python -m pytest`)
 
 Only training and validation data are used: the test splits are withheld for independent
@@ -81,6 +83,7 @@ SECTIONS = (
     "ladder",
     "alphazero",
     "atari",
+    "frogger",
     "atari_speed",
     "loop",
     "startup",
@@ -457,6 +460,58 @@ for Frogger exists, so this is the anchor a learning curve is read against.
 """
 
 
+def frogger_recipe(work: Path) -> str:
+    """experiment=atari_cpu trained once, then evaluated beside the random policy; its learning curve
+    and GIF are kept in bench/frogger/ for this report to show."""
+    repo = render(work / "frogger-rl", "rl")
+    run_dir = work / "frogger"
+    seconds, peak = train_measured(repo, run_dir, ["experiment=atari_cpu", "seed=1"])
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    evaluate = [sys.executable, "evaluate.py", f"ckpt={run_dir}/checkpoints/best.pt", f"episodes={ATARI_EPISODES}"]
+    started = time.perf_counter()
+    subprocess.run([*evaluate, "gif.max_frames=1500"], cwd=repo, env=env, check=True, capture_output=True)
+    eval_minutes = (time.perf_counter() - started) / 60
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (metrics_csv,) = import_rendered_fresh(repo, "plumbing.metrics_csv")
+    rows = metrics_csv.read_metrics(run_dir / "metrics.csv")
+    speeds = [row["train/sps"] for row in rows if "train/sps" in row]
+    curve = [
+        f"| {row['step']:,} | {row['val/return_mean']:.1f} | {row['val/return_std']:.1f} |"
+        for row in rows
+        if "val/return_mean" in row
+    ]
+    shown = REPO / "bench/frogger"
+    shown.mkdir(exist_ok=True)
+    for name in ("returns.png", "agent.gif"):
+        (shown / name).write_bytes((run_dir / name).read_bytes())
+    trained, random = metrics["eval/return_mean"], metrics["eval/random_return_mean"]
+    return f"""## Atari: Frogger in 30 minutes
+
+How: `python train.py experiment=atari_cpu seed=1` in a rendered rl repo (PPO on ALE/Frogger-v5: the
+Nature CNN at half width, 2 epochs a rollout, {metrics["train/step"]:,} steps; {seconds / 60:.1f} min whole
+process, evaluations included, peak {peak:,.0f} MiB; {statistics.median(speeds):,.0f} steps per second,
+median of the logged rows). Then `python evaluate.py episodes={ATARI_EPISODES}` on its best.pt
+({eval_minutes:.1f} min): {ATARI_EPISODES} whole games (every life, the true score, sticky actions, at
+most 108,000 frames), the agent drawing its actions from its policy (configs/env/atari.yaml:
+eval_policy), and a uniformly random policy on the same evaluation environments. These are games
+seeded apart from training, not a held-out split.
+
+| policy | mean score | standard deviation |
+|---|---|---|
+| trained (best.pt) | {trained:.1f} | {metrics["eval/return_std"]:.1f} |
+| random | {random:.1f} | {metrics["eval/random_return_std"]:.1f} |
+
+The trained agent scores {trained / random:.1f} times the random policy. The evaluations during
+training (10 games each, seeded apart from these), by environment steps:
+
+| steps | mean score | standard deviation |
+|---|---|---|
+{chr(10).join(curve)}
+
+![Frogger learning curve](frogger/returns.png) ![The trained agent playing](frogger/agent.gif)
+"""
+
+
 def atari_speed(work: Path, repeats: int) -> str:
     """What bounds PPO's steps per second on Atari here (bench/atari_speed.py): each part timed alone."""
     command = [sys.executable, str(REPO / "bench/atari_speed.py"), "--rounds", str(repeats)]
@@ -739,6 +794,8 @@ def main() -> None:
                 parts.append(alphazero_ladder(Path(tmp)))
             elif section == "atari":
                 parts.append(atari_random(Path(tmp), 1))
+            elif section == "frogger":
+                parts.append(frogger_recipe(Path(tmp)))
             elif section == "atari_speed":
                 parts.append(atari_speed(Path(tmp), args.repeats))
             else:

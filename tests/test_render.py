@@ -123,6 +123,7 @@ FILES = {
         "configs/experiment/connect_four_dqn.yaml",
         "configs/experiment/atari.yaml",
         "configs/experiment/atari_dqn.yaml",
+        "configs/experiment/atari_cpu.yaml",
         "tests/test_connect_four.py",
         "tests/test_ladder.py",
         "tests/test_alphazero.py",

@@ -51,7 +51,7 @@ def build_page(checkpoint: Path, device: str, repository: str) -> gr.Blocks:
 
 
 def episode_page(network, env_cfg, header: str) -> gr.Blocks:
-    """A page that plays one greedy episode per click and shows it as an animation, with its return."""
+    """A page that plays one evaluation episode per click and shows it as an animation, with its return."""
     gifs = tempfile.TemporaryDirectory(prefix="demo-episodes-")  # removed when the server stops
 
     def play():

@@ -1,4 +1,4 @@
-"""evaluate.py's work: a checkpoint's network plays greedy episodes; metrics.json, agent.gif and
+"""evaluate.py's work: a checkpoint's network plays evaluation episodes; metrics.json, agent.gif and
 returns.png go into its run folder."""
 
 import json
@@ -23,7 +23,7 @@ from .plumbing.tracking import log_evaluation
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
-    """evaluate.py: greedy episodes with a checkpoint's network; metrics.json, agent.gif and
+    """evaluate.py: evaluation episodes (env.eval_policy) with a checkpoint's network; metrics.json, agent.gif and
     returns.png go into the checkpoint's run folder."""
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
@@ -40,7 +40,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
 
     metrics = evaluate_policy(network, trained.env, cfg.episodes, seed=cfg.seed, prefix="eval/", opponents=cfg.ladder)
     if trained.env.name != "connect_four":  # the floor the learning curve is read against
-        metrics["eval/random_return_mean"] = float(random_policy_returns(trained.env, cfg.episodes, cfg.seed).mean())
+        random_returns = random_policy_returns(trained.env, cfg.episodes, cfg.seed)
+        metrics["eval/random_return_mean"] = float(random_returns.mean())
+        metrics["eval/random_return_std"] = float(random_returns.std())
     if trained.env.name == "connect_four" and cfg.proved_positions:
         metrics["eval/not_losing_moves"] = not_losing_share(network, *proved_positions(cfg.proved_positions, cfg.seed))
         metrics["eval/proved_positions"] = cfg.proved_positions

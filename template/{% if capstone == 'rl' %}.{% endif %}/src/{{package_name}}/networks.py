@@ -11,6 +11,9 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
+NATURE_CHANNELS = (32, 64, 64)  # the filters of Mnih et al.'s three convolutions
+EVAL_EPSILON = 0.05  # DQN's share of random actions when evaluation samples (env.eval_policy)
+
 
 def layer(module: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
     """Orthogonal weights and zero biases: the initialisation PPO and DQN implementations use."""
@@ -19,30 +22,32 @@ def layer(module: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
     return module
 
 
-def torso(kind: str, obs_shape: tuple[int, ...], hidden: int, activation: str = "tanh") -> nn.Sequential:
-    """The feature extractor for one observation kind (configs/env/*.yaml: `network`)."""
+def torso(kind: str, obs_shape: tuple[int, ...], hidden: int, activation: str = "tanh", channels=None) -> nn.Sequential:
+    """The feature extractor for one observation kind (configs/env/*.yaml: `network`; the CNN's
+    convolutions have `channels` filters: env.cnn_channels)."""
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     if kind == "mlp":
         return nn.Sequential(
             nn.Flatten(), layer(nn.Linear(math.prod(obs_shape), hidden)), act(), layer(nn.Linear(hidden, hidden)), act()
         )
     if kind == "nature_cnn":  # input: frames as bytes, 4 x 84 x 84
+        first, second, third = channels or NATURE_CHANNELS
         return nn.Sequential(
             ScaleBytes(),
-            layer(nn.Conv2d(obs_shape[0], 32, 8, stride=4)),
+            layer(nn.Conv2d(obs_shape[0], first, 8, stride=4)),  # 84 x 84 -> 20 x 20
             nn.ReLU(),
-            layer(nn.Conv2d(32, 64, 4, stride=2)),
+            layer(nn.Conv2d(first, second, 4, stride=2)),  # -> 9 x 9
             nn.ReLU(),
-            layer(nn.Conv2d(64, 64, 3, stride=1)),
+            layer(nn.Conv2d(second, third, 3, stride=1)),  # -> 7 x 7
             nn.ReLU(),
             nn.Flatten(),
-            layer(nn.Linear(64 * 7 * 7, hidden)),
+            layer(nn.Linear(third * 7 * 7, hidden)),
             nn.ReLU(),
         )
     if kind == "board_cnn":  # input: 2 x 6 x 7 planes; padding keeps every cell, so edges count too
-        channels, rows, columns = obs_shape
+        planes, rows, columns = obs_shape
         return nn.Sequential(
-            layer(nn.Conv2d(channels, 64, 3, padding=1)),
+            layer(nn.Conv2d(planes, 64, 3, padding=1)),
             nn.ReLU(),
             layer(nn.Conv2d(64, 64, 3, padding=1)),
             nn.ReLU(),
@@ -63,18 +68,27 @@ class ScaleBytes(nn.Module):
 class QNetwork(nn.Module):
     """DQN: one estimated return Q(s, a) per action."""
 
-    def __init__(self, kind: str, obs_shape, n_actions: int, hidden: int, activation: str = "relu"):
+    def __init__(self, kind: str, obs_shape, n_actions: int, hidden: int, activation: str = "relu", channels=None):
         super().__init__()
-        self.torso = torso(kind, obs_shape, hidden, activation)
+        self.torso = torso(kind, obs_shape, hidden, activation, channels)
         self.head = layer(nn.Linear(hidden, n_actions), gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.torso(obs))
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The greedy action: the one with the highest Q among the legal ones."""
-        return masked(self(obs), mask).argmax(dim=1)
+    def act(
+        self, obs: torch.Tensor, mask: torch.Tensor | None = None, rng: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The greedy action: the one with the highest Q among the legal ones. With `rng` (env.eval_policy:
+        sampled), a random legal action instead 5% of the time: DQN's evaluation (Mnih et al., 2015)."""
+        scores = masked(self(obs), mask)
+        greedy = scores.argmax(dim=1)
+        if rng is None:
+            return greedy
+        random = torch.multinomial(scores.isfinite().float(), 1, generator=rng).squeeze(1)
+        explore = torch.rand(len(greedy), generator=rng, device=greedy.device) < EVAL_EPSILON
+        return torch.where(explore, random, greedy)
 
 
 class ActorCritic(nn.Module):
@@ -84,9 +98,9 @@ class ActorCritic(nn.Module):
     images and boards share one torso, as convolutions are the expensive part.
     """
 
-    def __init__(self, kind: str, obs_shape, n_actions: int, hidden: int, activation: str = "tanh"):
+    def __init__(self, kind: str, obs_shape, n_actions: int, hidden: int, activation: str = "tanh", channels=None):
         super().__init__()
-        self.actor_torso = torso(kind, obs_shape, hidden, activation)
+        self.actor_torso = torso(kind, obs_shape, hidden, activation, channels)
         self.critic_torso = torso(kind, obs_shape, hidden, activation) if kind == "mlp" else self.actor_torso
         self.actor = layer(nn.Linear(hidden, n_actions), gain=0.01)  # near-uniform policy at the start
         self.critic = layer(nn.Linear(hidden, 1), gain=1.0)
@@ -110,9 +124,15 @@ class ActorCritic(nn.Module):
         return action, dist.log_prob(action), dist.entropy(), value
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The greedy action: the most probable legal one."""
-        return masked(self.actor(self.actor_torso(obs)), mask).argmax(dim=1)
+    def act(
+        self, obs: torch.Tensor, mask: torch.Tensor | None = None, rng: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The greedy action: the most probable legal one. With `rng` (env.eval_policy: sampled), an
+        action drawn from the policy, as in training."""
+        logits = masked(self.actor(self.actor_torso(obs)), mask)
+        if rng is None:
+            return logits.argmax(dim=1)
+        return torch.multinomial(logits.softmax(dim=1), 1, generator=rng).squeeze(1)
 
 
 class PolicyValueNet(nn.Module):
@@ -175,4 +195,5 @@ def build_network(algo_cfg, env_cfg, obs_shape, n_actions: int) -> nn.Module:
     if algo_cfg.name == "alphazero":
         return PolicyValueNet(tuple(obs_shape), n_actions, algo_cfg.channels, algo_cfg.blocks)
     network = QNetwork if algo_cfg.name == "dqn" else ActorCritic
-    return network(env_cfg.network, tuple(obs_shape), n_actions, algo_cfg.hidden, algo_cfg.activation)
+    channels = env_cfg.get("cnn_channels")  # None (runs saved before the setting): the Nature CNN's
+    return network(env_cfg.network, tuple(obs_shape), n_actions, algo_cfg.hidden, algo_cfg.activation, channels)

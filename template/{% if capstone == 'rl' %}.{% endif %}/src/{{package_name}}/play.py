@@ -1,8 +1,9 @@
-"""Playing with the greedy policy: evaluation episodes (Connect Four's matches: ladder.py), a recorded
+"""Playing with a trained network: evaluation episodes (Connect Four's matches: ladder.py), a recorded
 game, and a game against a person.
 
-Training explores (random actions, sampled policies); evaluation always takes the best action
-the network knows, in environments seeded apart from the training ones.
+Training explores (random actions, sampled policies). Evaluation plays in environments seeded apart
+from the training ones and takes the best action the network knows, except where the environment
+says otherwise (configs/env/*.yaml: eval_policy): an Atari agent plays its policy as it was trained.
 """
 
 import numpy as np
@@ -28,11 +29,22 @@ def to_tensor(array, device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(array), device=device)
 
 
+def evaluation_actions(network, env_cfg, seed: int):
+    """choose(obs) -> the actions evaluation plays (env.eval_policy): greedy, or drawn from the policy
+    (DQN: a random action 5% of the time) with random numbers of their own, so that an evaluation
+    leaves training's random numbers as they were, and the same seed plays the same games."""
+    device = next(network.parameters()).device
+    rng = None
+    if env_cfg.get("eval_policy", "greedy") == "sampled":  # runs saved before the setting existed: greedy
+        rng = torch.Generator(device=device).manual_seed(seed)
+    return lambda obs: network.act(to_tensor(obs, device), rng=rng).cpu().numpy()
+
+
 @torch.no_grad()
 def play_episodes(network, env_cfg, episodes: int, seed: int) -> np.ndarray:
-    """The returns of `episodes` greedy episodes, played side by side (one environment each)."""
-    device = next(network.parameters()).device
-    return run_episodes(lambda obs, envs: network.act(to_tensor(obs, device)).cpu().numpy(), env_cfg, episodes, seed)
+    """The returns of `episodes` evaluation episodes, played side by side (one environment each)."""
+    choose = evaluation_actions(network, env_cfg, seed)
+    return run_episodes(lambda obs, envs: choose(obs), env_cfg, episodes, seed)
 
 
 def random_policy_returns(env_cfg, episodes: int, seed: int) -> np.ndarray:
@@ -57,18 +69,17 @@ def run_episodes(choose, env_cfg, episodes: int, seed: int) -> np.ndarray:
 
 @torch.no_grad()
 def record_episode(network, env_cfg, seed: int, max_frames: int) -> tuple[list[np.ndarray], float]:
-    """RGB frames of one greedy episode, for the GIF in the README (at most `max_frames`), and its return.
-
-    Connect Four: record_game instead.
+    """RGB frames of one evaluation episode, for the GIF in the README (at most `max_frames`), and its
+    return. Connect Four: record_game instead.
     """
-    device = next(network.parameters()).device
+    choose = evaluation_actions(network, env_cfg, seed)
     if env_cfg.name == "atari":  # ale-py's vector env renders no colour frames: show what the agent sees
         envs = make_envs(env_cfg, 1, training=False)
         obs, _ = envs.reset(seed=seed)
         frames, episode_return = [], 0.0
         while len(frames) < max_frames:
             frames.append(np.repeat(obs[0, -1][:, :, None], 3, axis=2))
-            obs, reward, terminated, truncated, _ = envs.step(network.act(to_tensor(obs, device)).cpu().numpy())
+            obs, reward, terminated, truncated, _ = envs.step(choose(obs))
             episode_return += float(reward[0])
             if terminated[0] or truncated[0]:
                 break
@@ -80,7 +91,7 @@ def record_episode(network, env_cfg, seed: int, max_frames: int) -> tuple[list[n
     obs, _ = env.reset(seed=seed)
     frames, episode_return = [env.render()], 0.0
     while len(frames) < max_frames:
-        action = network.act(to_tensor(obs, device)[None]).item()
+        action = int(choose(obs[None])[0])
         obs, reward, terminated, truncated, _ = env.step(action)
         frames.append(env.render())
         episode_return += float(reward)

@@ -31,7 +31,7 @@ def plot_returns(
         ax.set(ylabel="win rate", ylim=(0, 1.02))
     elif evals:
         steps, means, stds = zip(*evals, strict=True)
-        ax.errorbar(steps, means, yerr=stds, fmt="o-", capsize=3, label="greedy evaluation (mean ± std)")
+        ax.errorbar(steps, means, yerr=stds, fmt="o-", capsize=3, label="evaluation (mean ± std)")
         ax.set(ylabel="episodic return")
     if solved is not None and not win_rates:
         ax.axhline(solved, color="green", ls="--", lw=1, label=f"solved ({solved:g})")

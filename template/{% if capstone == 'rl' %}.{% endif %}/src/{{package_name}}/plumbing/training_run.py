@@ -35,6 +35,7 @@ ALSO_RESUMABLE = (
     "trainer.eval_episodes",
     "trainer.stop_at",
     "env.opponents",
+    "env.eval_policy",
     "algo.save_replay_buffer",
 )
 
@@ -170,7 +171,7 @@ class TrainingRun(RunFolder):
         return out_of_steps or self.solved or self.stop_request.requested
 
     def evaluate(self, network: torch.nn.Module, state: Callable[[], dict]) -> dict[str, float]:
-        """Play with the greedy policy; keep last.pt, and best.pt when the monitored metric improves."""
+        """Play evaluation episodes (env.eval_policy); keep last.pt, and best.pt when the monitored metric improves."""
         network.eval()
         metrics = evaluate_policy(network, self.cfg.env, self.cfg.trainer.eval_episodes, seed=10**6 + self.step)
         network.train()
@@ -209,6 +210,7 @@ ALGO_COUNTS = {
 }
 CHOICES = {
     "env.network": ("mlp", "nature_cnn", "board_cnn"),
+    "env.eval_policy": ("greedy", "sampled"),
     "algo.activation": ("tanh", "relu"),
     "algo.loss": ("mse", "huber"),
 }
@@ -235,6 +237,14 @@ def check_settings(cfg: DictConfig) -> None:
             f"algo.minibatches={cfg.algo.minibatches} is more than the {cfg.algo.num_envs * cfg.algo.rollout_steps} "
             "steps of a rollout (num_envs x rollout_steps); use fewer minibatches."
         )
+    channels = cfg.env.get("cnn_channels")  # the Atari CNN's filters per convolution
+    if channels is not None and not (
+        OmegaConf.is_list(channels)
+        and len(channels) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)
+    ):
+        shown = OmegaConf.to_container(channels) if OmegaConf.is_list(channels) else channels
+        raise UserError(f"env.cnn_channels={shown} must be three whole numbers of at least 1, e.g. [32,64,64].")
     monitors = []
     if cfg.env.name == "connect_four":
         for name in cfg.env.opponents:
