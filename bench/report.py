@@ -476,7 +476,7 @@ def frogger_recipe(work: Path) -> str:
     rows = metrics_csv.read_metrics(run_dir / "metrics.csv")
     speeds = [row["train/sps"] for row in rows if "train/sps" in row]
     curve = [
-        f"| {row['step']:,} | {row['val/return_mean']:.1f} | {row['val/return_std']:.1f} |"
+        f"| {int(row['step']):,} | {row['val/return_mean']:.1f} | {row['val/return_std']:.1f} |"
         for row in rows
         if "val/return_mean" in row
     ]
