@@ -35,6 +35,11 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     path = resolve_checkpoint(cfg.ckpt)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     state = load_checkpoint(path, "rl")
     trained = OmegaConf.create(state["config"])
+    if cfg.simulations is not None and trained.algo.name != "alphazero":
+        raise UserError(
+            f"simulations={cfg.simulations} sets AlphaZero's search, but {path} holds a "
+            f"{algorithm_name(trained.algo.name)} agent, which plays without one; leave simulations out."
+        )
     runtime.set_cpu_threads(cfg.threads)
     network = load_network(state, trained, runtime.pick_device(cfg.device), path, cfg.simulations)
 
