@@ -34,7 +34,7 @@ REQUESTS = 10
 # The default recipe's model size, where the smoke config shrinks it: (settings of train.yaml to keep).
 DEFAULT_SIZE = {
     "mnist": [],
-    "imdb": ["model.buckets", "data.vocab_size"],
+    "imdb": ["model.bag.buckets", "model.naive_bayes.buckets", "data.vocab_size"],
     "camvid": ["model.width", "model.depth", "data.size"],
 }
 REVIEW = " ".join(

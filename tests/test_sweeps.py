@@ -30,7 +30,7 @@ SEARCHED = {
     "rl": {"algo.lr", "algo.gamma", "algo.hidden"},
 }
 OTHER_CHOICES = {"mnist": ["model=mlp", "optim=sgd"], "camvid": ["model=light", "optim=sgd"]}
-OTHER_CHOICES |= {"imdb": ["model=lstm", "optim=sgd"], "rl": ["algo=dqn", "env=connect_four"]}
+OTHER_CHOICES |= {"imdb": ["model=bag", "model=lstm", "optim=sgd"], "rl": ["algo=dqn", "env=connect_four"]}
 # Each job's resources in the presets' renders: (partition, GPUs per node, time limit in minutes).
 SLURM = {"mnist": ("gpu", 1, 60), "camvid": ("gpu", 1, 240), "imdb": ("gpu", 1, 60), "rl": (None, None, 60)}
 
