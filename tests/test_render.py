@@ -102,6 +102,7 @@ FILES = {
         "configs/model/naive_bayes.yaml",
         "configs/model/ensemble.yaml",
         "configs/model/lstm.yaml",
+        "configs/experiment/bag.yaml",
         "configs/experiment/lstm.yaml",
         "tests/test_imdb_data.py",
         "tests/test_naive_bayes.py",
