@@ -1,5 +1,6 @@
 """Every command in README.md, run as a learner would run it (with the paths made temporary)."""
 
+import os
 import re
 import shlex
 import shutil
@@ -55,7 +56,10 @@ def run(command: str, cwd, python=sys.executable) -> subprocess.CompletedProcess
         args[0] = str(python)
     elif args[0] == "copier":
         args = [str(python), "-m", "copier", *args[1:]]
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600)
+    # The PyTorch index cannot be reached here: pip would try it five more times, 8 s of back-off, before it
+    # settles for the torch that is installed. A learner's pip, which reaches it, asks once.
+    env = {**os.environ, "PIP_RETRIES": "0"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
