@@ -56,9 +56,6 @@ def test_train_smoke_then_evaluate(tmp_path):
     assert "Stopped by Ctrl-C before the evaluation finished" in stopped.stderr and "Traceback" not in stopped.stderr
     assert not (tmp_path / "run/metrics.json").exists()
 
-    refused = run(str(ROOT / "evaluate.py"), "ckpt=run", "episodes=0", cwd=tmp_path)
-    message = "episodes=0 must be a whole number of at least 1."
-    assert refused.returncode == 1 and message in refused.stderr and "Traceback" not in refused.stderr
     # As on a machine without a display (CI, a server), where pygame's SDL printed an error on success.
     headless = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")
     evaluated = run(
@@ -94,21 +91,19 @@ def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
 
 
 def test_a_bad_number_is_one_sentence_not_a_traceback(tmp_path):
-    for override, message in (
-        ("algo.lr=nan", "algo.lr=nan must be a finite number above 0."),  # not torch's "Invalid learning rate"
-        ("algo.target_kl=abc", "algo.target_kl=abc must be a number above 0, or null (never stop the epochs early)."),
-    ):
-        result = run(str(ROOT / "train.py"), "debug=smoke", override, "hydra.run.dir=run", cwd=tmp_path)
-        output = result.stdout + result.stderr
-        assert result.returncode == 1 and message in output and "Traceback" not in output, output
-        assert not (tmp_path / "run/metrics.csv").exists()
+    # One bad value as a learner meets it (test_training.py checks the others in-process).
+    result = run(str(ROOT / "train.py"), "debug=smoke", "algo.lr=nan", "hydra.run.dir=run", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    message = "algo.lr=nan must be a finite number above 0."  # not torch's "Invalid learning rate"
+    assert result.returncode == 1 and message in output and "Traceback" not in output, output
+    assert not (tmp_path / "run/metrics.csv").exists()
 
 
 def test_evaluate_without_a_checkpoint_says_so(tmp_path):
-    for args, message in ((["ckpt=missing.pt"], "No checkpoint at missing.pt"), ([], "Pass ckpt=PATH")):
-        result = run(str(ROOT / "evaluate.py"), *args, cwd=tmp_path)
-        assert result.returncode == 1
-        assert message in result.stderr and "Traceback" not in result.stderr
+    # A mistake evaluate.py prints as one sentence (test_training.py checks the others in-process).
+    result = run(str(ROOT / "evaluate.py"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Pass ckpt=PATH" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_resume_true_continues_the_latest_run_in_its_own_folder(tmp_path):
