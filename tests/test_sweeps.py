@@ -56,7 +56,7 @@ def trials_run_by(log: str) -> set[int]:
     return {int(number) for number in re.findall(r"\[search\]\[INFO\] - Trial (\d+): ", log)}
 
 
-def test_two_workers_share_one_study_never_run_the_same_trial_and_prune_hopeless_ones(rendered, tmp_path):
+def test_two_workers_share_one_study_and_never_run_the_same_trial(rendered, tmp_path):
     repo = rendered("mnist")
     # The median pruner compares from the third trial on, after each trial's first epoch.
     command = search_command(repo, tmp_path, "hparams_search.n_trials=6", "hparams_search.startup_trials=2")
@@ -77,9 +77,10 @@ def test_two_workers_share_one_study_never_run_the_same_trial_and_prune_hopeless
     assert ran[0] and ran[1] and ran[0].isdisjoint(ran[1]), ran  # each worker took trials, never the same one
     assert ran[0] | ran[1] == {trial.number for trial in study.trials}
 
-    # The pruner stopped at least one trial before its last epoch; the finished ones validated 4 times.
+    # A pruned trial stopped before its last epoch; the finished ones validated 4 times. Whether a trial is
+    # pruned here depends on which others had finished when it was judged (the test below has one worker).
     pruned = [trial for trial in study.trials if trial.state == TrialState.PRUNED]
-    assert pruned and all(len(trial.intermediate_values) < 4 for trial in pruned), states
+    assert all(len(trial.intermediate_values) < 4 for trial in pruned), states
     assert all(len(t.intermediate_values) == 4 for t in study.trials if t.state == TrialState.COMPLETE)
 
     # Each trial is a run folder that train.py could have written, with the trial's settings.
@@ -103,6 +104,22 @@ def test_two_workers_share_one_study_never_run_the_same_trial_and_prune_hopeless
     # Importances once three complete trials differ in value (on smoke data most reach 100%).
     values = {trial.value for trial in study.trials if trial.state == TrialState.COMPLETE}
     assert (tmp_path / "study/param_importances.png").exists() == (len(values) > 2)
+
+
+def test_the_median_pruner_stops_hopeless_trials_and_lets_the_first_ones_finish(rendered, tmp_path):
+    """One worker and a seeded sampler: the same trials, judged against the same finished ones, on every run.
+    With seed 0 the pruner stopped 4 of the 6 trials (torch 2.13, CPU), each below the median of the trials
+    before it at the same epoch."""
+    repo = rendered("mnist")
+    settings = ["hparams_search.n_trials=6", "hparams_search.startup_trials=2", "hparams_search.sampler.seed=0"]
+    command = search_command(repo, tmp_path, *settings)
+    result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trials = load_study(tmp_path).trials
+    states = [trial.state for trial in trials]
+    assert states[:2] == [TrialState.COMPLETE] * 2, states  # startup_trials: the first ones are never pruned
+    pruned = [trial for trial in trials if trial.state == TrialState.PRUNED]
+    assert pruned and all(len(trial.intermediate_values) < 4 for trial in pruned), states
 
 
 def test_a_killed_search_goes_on_with_the_same_command_and_runs_the_cut_trial_again(rendered, tmp_path):
