@@ -83,10 +83,17 @@ def test_an_appended_key_that_nothing_reads_is_refused(tmp_path):
     assert not (tmp_path / "run/metrics.csv").exists()
 
 
-def test_a_mistyped_override_fails_with_a_message_not_a_run(tmp_path):
-    result = run(str(ROOT / "train.py"), "debug=smoke", "trainer.total_step=3", cwd=tmp_path)
-    assert result.returncode != 0
-    assert "trainer.total_step" in result.stderr
+def test_a_mistyped_override_fails_with_a_message_before_pytorch_loads(tmp_path):
+    # train.py checks the command first, so a typo costs well under a second, not PyTorch's start-up.
+    code = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('torch loaded:', 'torch' in sys.modules))\n"
+        "sys.argv = ['train.py', 'debug=smoke', 'trainer.total_step=3']\n"
+        f"runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')\n"
+    )
+    result = run("-c", code, cwd=tmp_path)
+    assert result.returncode == 1 and "trainer.total_step" in result.stderr, result.stderr
+    assert "torch loaded: False" in result.stdout
     assert not (tmp_path / "runs").exists()
 
 

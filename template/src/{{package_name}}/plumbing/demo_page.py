@@ -14,10 +14,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .checkpoint import resolve_checkpoint
 from .demo_screenshot import take_screenshot
 from .errors import UserError
 from .files import explained
+from .run_paths import resolve_checkpoint
 
 # demo.py's settings, written key=value as predict.py's are; ckpt None: the newest run's best.pt. The
 # port is Gradio's usual one unless GRADIO_SERVER_PORT says otherwise (as a host may set it).

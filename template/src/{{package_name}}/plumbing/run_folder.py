@@ -19,8 +19,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from . import runtime
-from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import UserError
+from .run_paths import find_checkpoint
 from .tracking import Tracker
 
 log = logging.getLogger(__name__)

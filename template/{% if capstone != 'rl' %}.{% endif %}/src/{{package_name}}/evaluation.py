@@ -11,10 +11,11 @@ from .loop import evaluate
 from .model import build_model
 from .plots import plot_test_predictions
 from .plumbing import mixed_precision, runtime
-from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.checkpoint import load_checkpoint
 from .plumbing.errors import UserError, check_number
 from .plumbing.files import write_text
 from .plumbing.report import check_report, report_evaluation
+from .plumbing.run_paths import resolve_checkpoint
 from .plumbing.tracking import log_evaluation
 from .task import CAPSTONE, Task
 

@@ -12,9 +12,10 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from .classes import CLASSES, PALETTE, VOID, overlay
 from .model import build_model
 from .plumbing import runtime
-from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.checkpoint import load_checkpoint
 from .plumbing.errors import UserError
 from .plumbing.files import atomic_write, explained, make_folder
+from .plumbing.run_paths import resolve_checkpoint
 from .task import CAPSTONE
 
 CAMVID_HEIGHT = 360  # the photos the model learnt from are 360 pixels high (at data.size=null)

@@ -15,8 +15,9 @@ from omegaconf import OmegaConf
 from .data import clean
 from .model import build_model
 from .plumbing import runtime
-from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.checkpoint import load_checkpoint
 from .plumbing.errors import UserError
+from .plumbing.run_paths import resolve_checkpoint
 from .task import CAPSTONE, CLASSES
 from .text import Vocabulary, tokenize
 

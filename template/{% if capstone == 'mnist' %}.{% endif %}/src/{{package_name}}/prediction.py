@@ -17,8 +17,9 @@ from PIL import Image, ImageOps
 from .data import MEAN, STD
 from .model import build_model
 from .plumbing import runtime
-from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.checkpoint import load_checkpoint
 from .plumbing.errors import UserError
+from .plumbing.run_paths import resolve_checkpoint
 from .task import CAPSTONE
 
 FIELD, BOX = 28, 20  # MNIST's image side, and the side of the box each digit was scaled into

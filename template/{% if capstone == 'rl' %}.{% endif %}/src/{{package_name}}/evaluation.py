@@ -15,10 +15,11 @@ from .networks import build_network
 from .play import evaluate_policy, random_policy_returns, record_episode, record_game
 from .plots import plot_returns
 from .plumbing import runtime
-from .plumbing.checkpoint import load_checkpoint, resolve_checkpoint
+from .plumbing.checkpoint import load_checkpoint
 from .plumbing.errors import UserError, check_number
 from .plumbing.files import write_text
 from .plumbing.report import check_report, report_evaluation
+from .plumbing.run_paths import resolve_checkpoint
 from .plumbing.tracking import log_evaluation
 
 

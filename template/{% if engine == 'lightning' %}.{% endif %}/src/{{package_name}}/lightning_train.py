@@ -31,8 +31,9 @@ from pytorch_lightning.utilities import rank_zero_only
 from .lightning_module import CapstoneData, CapstoneModule
 from .loop import count_training_data
 from .plumbing import distributed, mixed_precision, runtime
-from .plumbing.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .plumbing.checkpoint import load_checkpoint, save_checkpoint
 from .plumbing.errors import UserError
+from .plumbing.run_paths import find_checkpoint
 from .plumbing.settings import LOSS_ADVICE, check_resumable, check_settings, choose_monitor, step_budget
 from .plumbing.tracking import Tracker, check_logger
 from .task import CAPSTONE, Task

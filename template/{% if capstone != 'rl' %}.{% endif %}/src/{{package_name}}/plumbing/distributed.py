@@ -9,7 +9,7 @@ runs the same loop (loop.py) on its own share of each batch, and DistributedData
 gradients of all of them during backward(), so they all take the same optimizer step and keep the same
 weights. Only rank 0 writes the run folder (config.yaml, metrics.csv, checkpoints, summary.json) and logs;
 the others log warnings and errors only. Hydra still starts in every process, in rank 0's run folder
-(checkpoint.run_dir_for): the others write the same .hydra/ files there, and their warnings and errors
+(run_paths.run_dir_for): the others write the same .hydra/ files there, and their warnings and errors
 go to its train.log too, which is where one looks for them.
 """
 
