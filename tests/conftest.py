@@ -108,6 +108,27 @@ def python_env(repo: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(repo / "src")}
 
 
+# Runs train.py or search.py command lines (a JSON list of argv lists, the script first) one after
+# another in one Python process, each through the script's own main, and prints a marker with each
+# one's exit status. A command's start-up (PyTorch, Hydra: ~3 s) is then paid once, not per command.
+IN_ONE_PROCESS = """
+import json, os, runpy, sys
+from omegaconf import OmegaConf
+
+for number, argv in enumerate(json.loads(sys.argv[1])):
+    for resolver in ("run_dir", "pid"):  # train.py and search.py register theirs again on each run
+        OmegaConf.clear_resolver(resolver)
+    sys.argv = argv
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+        status = 0
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    sys.stderr.flush()
+    print(f"=== command {number} exit {status}", flush=True)
+"""
+
+
 # Tests of the supervised renders' shared tests/test_commands.py that end before the capstone's data or
 # model is touched: a mistyped or ill-typed override, an unknown config option, evaluate.py without a
 # checkpoint, resume=true without a run, Ctrl-C before training begins.

@@ -1,7 +1,9 @@
 """Faults a learner's machine inflicts on a run: a process killed outright, then resumed; runs started together."""
 
 import csv
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,7 +13,7 @@ import time
 import pytest
 import torch
 
-from .conftest import python_env
+from .conftest import IN_ONE_PROCESS, python_env
 
 # Long enough that the kill lands mid-run, after the first end-of-epoch checkpoint (smoke data: seconds).
 EPOCHS = {"mnist": 6, "camvid": 6, "imdb": 6}
@@ -38,6 +40,21 @@ def train(repo, run_dir, *overrides, background=False):
     return result
 
 
+def train_one_after_another(repo, *runs: tuple) -> None:
+    """Train each (run_dir, overrides) in turn in one Python process, as train.py's main with its own argv.
+
+    The runs share no state but what they read from disk: the uninterrupted run first, then the
+    resumed ones, which must load everything they go on with from their checkpoint. (Resuming the same
+    checkpoint twice in one process, as the RL test does, gives the same run only if they do.)
+    """
+    commands = [[str(repo / "train.py"), f"hydra.run.dir={run_dir}", *overrides] for run_dir, overrides in runs]
+    command = [sys.executable, "-c", IN_ONE_PROCESS, json.dumps(commands)]
+    cwd = runs[0][0].parent
+    result = subprocess.run(command, cwd=cwd, env=python_env(repo), capture_output=True, text=True, timeout=600)
+    statuses = re.findall(r"^=== command \d+ exit (\d+)$", result.stdout, flags=re.MULTILINE)
+    assert statuses == ["0"] * len(commands), result.stdout[-3000:] + result.stderr[-3000:]
+
+
 @pytest.mark.parametrize(
     ("capstone", "engine"), [("mnist", "pytorch"), ("camvid", "pytorch"), ("imdb", "pytorch"), ("mnist", "lightning")]
 )
@@ -46,11 +63,9 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_to_the_same_model(rende
     repo = rendered(capstone, engine=engine)
     same = ["debug=smoke", f"data.root={tmp_path / 'data'}", "trainer.max_steps=null", "logger.progress_bar=false"]
     same.append(f"trainer.max_epochs={EPOCHS[capstone]}")
-    train(repo, tmp_path / "straight", *same)
-
     killed = tmp_path / "killed"
     interrupted_at = kill_after_first_checkpoint(repo, killed, *same)
-    train(repo, killed, *same, f"resume={killed}")
+    train_one_after_another(repo, (tmp_path / "straight", same), (killed, [*same, f"resume={killed}"]))
 
     a, b = (torch.load(run / "checkpoints/last.pt", weights_only=True) for run in (tmp_path / "straight", killed))
     assert 0 < interrupted_at < a["step"] == b["step"]
@@ -89,15 +104,13 @@ def test_a_killed_rl_run_resumes_within_its_stated_tolerance(rendered, tmp_path,
     same = ["debug=smoke", f"algo={algo}", f"trainer.total_steps={RL_STEPS[algo]}", "trainer.eval_every=1024"]
     if algo == "dqn":
         same.append("algo.save_replay_buffer=true")
-    train(repo, tmp_path / "straight", *same)
-
     killed, again = tmp_path / "killed", tmp_path / "killed_again"
     interrupted_at = kill_after_first_checkpoint(repo, killed, *same)
     if algo == "dqn":  # what lets DQN go on learning at once, not first refill its memory
         assert "replay_buffer" in torch.load(killed / "checkpoints/last.pt")
     shutil.copytree(killed, again)  # the same checkpoint (and metrics.csv), resumed a second time below
-    for run in (killed, again):
-        train(repo, run, *same, f"resume={run}")
+    resumed = [(run, [*same, f"resume={run}"]) for run in (killed, again)]
+    train_one_after_another(repo, (tmp_path / "straight", same), *resumed)
 
     straight, a, b = (torch.load(run / "checkpoints/last.pt") for run in (tmp_path / "straight", killed, again))
     assert 0 < interrupted_at < straight["step"] == a["step"] == b["step"]

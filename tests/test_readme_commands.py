@@ -24,7 +24,7 @@ import pytest
 import tomllib
 from packaging.requirements import Requirement
 
-from .conftest import CAPSTONES, python_env
+from .conftest import CAPSTONES, IN_ONE_PROCESS, python_env
 from .test_readme import RENDER_AND_TRAIN
 
 # What cannot run here, and why: the reason is printed, and the rest of the line is still checked
@@ -44,25 +44,6 @@ SMOKE = ["debug=smoke"]
 SHORT = ["trainer.max_steps=3", "data.root=data/smoke", "data.fixture=true"]
 # What stands in for the README's placeholders.
 PLACEHOLDERS = {"runs/<date>_<time>": "{run}", "my_street.jpg": "{photo}"}
-
-# Runs each train.py or search.py command line (a JSON list of argv lists, the script first) through
-# the script's main, one after another in this process, and prints a marker with each one's exit status.
-IN_PROCESS = """
-import json, os, runpy, sys
-from omegaconf import OmegaConf
-
-for number, argv in enumerate(json.loads(sys.argv[1])):
-    for resolver in ("run_dir", "pid"):  # train.py and search.py register theirs again on each run
-        OmegaConf.clear_resolver(resolver)
-    sys.argv = argv
-    try:
-        runpy.run_path(argv[0], run_name="__main__")
-        status = 0
-    except SystemExit as stop:
-        status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    sys.stderr.flush()
-    print(f"=== command {number} exit {status}", flush=True)
-"""
 
 
 def readme_commands(repo: Path) -> list[list[str]]:
@@ -196,7 +177,7 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
     assert trains[0] == ["train.py", *SMOKE], "the README's first training command is the smoke run"
 
     result = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS, json.dumps(trains)],
+        [sys.executable, "-c", IN_ONE_PROCESS, json.dumps(trains)],
         cwd=workspace,
         env=env,
         stdout=subprocess.PIPE,

@@ -59,11 +59,14 @@ SUPERVISED_MODULES = "__init__ batches curves data evaluation fixtures loop mode
 PLUMBING = "plumbing/__init__ plumbing/checkpoint plumbing/demo_page plumbing/demo_screenshot plumbing/errors"
 PLUMBING += " plumbing/files"
 PLUMBING += " plumbing/metrics_csv"
-PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/run_paths plumbing/runtime plumbing/study plumbing/sweep"
+PLUMBING += " plumbing/overrides plumbing/report plumbing/run_folder plumbing/run_paths plumbing/runtime"
+PLUMBING += " plumbing/study plumbing/sweep"
 PLUMBING += " plumbing/tracking"
 SUPERVISED_MODULES += f" {PLUMBING} plumbing/distributed plumbing/download plumbing/mixed_precision plumbing/settings"
 SUPERVISED_MODULES += " plumbing/training_run"
-RL_MODULES = "__init__ alphazero connect_four demo dqn envs evaluation gif ladder minimax networks play plots ppo training"
+RL_MODULES = (
+    "__init__ alphazero connect_four demo dqn envs evaluation gif ladder minimax networks play plots ppo training"
+)
 RL_MODULES += f" {PLUMBING} plumbing/training_run"
 
 
@@ -327,7 +330,12 @@ def test_the_answers_reach_the_configs(tmp_path):
 
 @pytest.mark.parametrize(
     ("env", "algo", "recipe_algo"),
-    [("cartpole", "dqn", "dqn"), ("connect_four", "ppo", "alphazero"), ("atari", "dqn", "dqn"), ("atari", "ppo", "ppo")],
+    [
+        ("cartpole", "dqn", "dqn"),
+        ("connect_four", "ppo", "alphazero"),
+        ("atari", "dqn", "dqn"),
+        ("atari", "ppo", "ppo"),
+    ],
 )
 def test_the_rl_answers_pick_the_environment_and_its_recipe(tmp_path, env, algo, recipe_algo):
     """CartPole trains the chosen algorithm; other environments start from their own recipe."""
