@@ -1,6 +1,8 @@
 """Rendering the template for the tests: one render per session, shared by the tests that only read it."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,9 +110,9 @@ def python_env(repo: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(repo / "src")}
 
 
-# Runs train.py or search.py command lines (a JSON list of argv lists, the script first) one after
-# another in one Python process, each through the script's own main, and prints a marker with each
-# one's exit status. A command's start-up (PyTorch, Hydra: ~3 s) is then paid once, not per command.
+# Runs command lines of train.py, search.py or evaluate.py (a JSON list of argv lists, the script
+# first) one after another in one Python process, each through the script's own main, and prints a
+# marker with each one's exit status. Start-up (PyTorch, Hydra: ~3 s) is then paid once, not per command.
 IN_ONE_PROCESS = """
 import json, os, runpy, sys
 from omegaconf import OmegaConf
@@ -127,6 +129,19 @@ for number, argv in enumerate(json.loads(sys.argv[1])):
     sys.stderr.flush()
     print(f"=== command {number} exit {status}", flush=True)
 """
+MARKER = r"^=== command \d+ exit (\d+)$"
+
+
+def run_in_one_process(commands: list[list[str]], cwd: Path, env: dict) -> list[tuple[int, str]]:
+    """Run `commands` (argv lists, the script first) in one Python process; each one's exit status and output."""
+    runner = [sys.executable, "-c", IN_ONE_PROCESS, json.dumps(commands)]
+    result = subprocess.run(
+        runner, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600
+    )
+    parts = re.split(MARKER, result.stdout, flags=re.MULTILINE)  # output, status, output, status, ..., the rest
+    outputs, statuses = parts[0:-1:2], [int(status) for status in parts[1::2]]
+    assert len(statuses) == len(commands), result.stdout[-5000:]  # the process itself ended early
+    return list(zip(statuses, outputs, strict=True))
 
 
 # Tests of the supervised renders' shared tests/test_commands.py that end before the capstone's data or

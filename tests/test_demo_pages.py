@@ -27,7 +27,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import python_env
+from tests.conftest import python_env, run_in_one_process
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -49,12 +49,17 @@ def browser():
     driver.quit()
 
 
-def smoke_checkpoint(repo: Path, *overrides: str) -> Path:
-    """Train repo's smoke run (with `overrides`); the path of its best checkpoint."""
-    command = [sys.executable, "train.py", "debug=smoke", *overrides]
-    result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return Path(re.search(r"ckpt=(\S+)", result.stdout).group(1))
+def smoke_checkpoints(repo: Path, *runs: list[str]) -> list[Path]:
+    """Train repo's smoke run once per list of overrides, in one process; the path of each best checkpoint."""
+    ran = run_in_one_process([["train.py", "debug=smoke", *overrides] for overrides in runs], repo, python_env(repo))
+    for status, output in ran:
+        assert status == 0, output[-3000:]
+    return [Path(re.search(r"Next: python evaluate.py ckpt=(\S+)", output).group(1)) for _, output in ran]
+
+
+def smoke_checkpoint(repo: Path) -> Path:
+    (checkpoint,) = smoke_checkpoints(repo, [])
+    return checkpoint
 
 
 def free_port() -> int:
@@ -215,7 +220,9 @@ def test_camvid_a_space_folder_serves_the_page_and_an_example_photo_is_segmented
 
 def test_rl_an_episode_is_watched_and_a_game_of_connect_four_is_played(rendered, tmp_path, browser):
     repo = shutil.copytree(rendered("rl"), tmp_path / "repo")
-    cartpole = smoke_checkpoint(repo)
+    # A smoke run on CartPole, and AlphaZero's Connect Four recipe searching 16 simulations a move: a few games.
+    quick = ["algo.num_games=16", "algo.simulations=8", "algo.play_simulations=16"]
+    cartpole, connect_four = smoke_checkpoints(repo, [], ["experiment=connect_four", *quick])
     with serving(["demo.py", f"ckpt={cartpole}"], repo, repo) as url:
         browser.get(url)
         wait_for(browser, lambda b: b.find_element(By.ID, "play"), "the play button").click()
@@ -233,9 +240,6 @@ def test_rl_an_episode_is_watched_and_a_game_of_connect_four_is_played(rendered,
         == f"Error: {tmp_path / 'digits.pt'} was trained for the mnist capstone, not rl; pass one of this project."
     )
 
-    # AlphaZero, the Connect Four recipe, searching 16 simulations a move: a smoke run's few games.
-    quick = ["algo.num_games=16", "algo.simulations=8", "algo.play_simulations=16"]
-    connect_four = smoke_checkpoint(repo, "experiment=connect_four", *quick)
     with serving(["demo.py", f"ckpt={connect_four}"], repo, repo) as url:
         browser.get(url)
         wait_for(browser, lambda b: "Your move" in text_of(b, "status"), "whose move it is")

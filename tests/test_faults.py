@@ -1,9 +1,7 @@
 """Faults a learner's machine inflicts on a run: a process killed outright, then resumed; runs started together."""
 
 import csv
-import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -13,7 +11,7 @@ import time
 import pytest
 import torch
 
-from .conftest import IN_ONE_PROCESS, python_env
+from .conftest import python_env, run_in_one_process
 
 # Long enough that the kill lands mid-run, after the first end-of-epoch checkpoint (smoke data: seconds).
 EPOCHS = {"mnist": 6, "camvid": 6, "imdb": 6}
@@ -48,11 +46,8 @@ def train_one_after_another(repo, *runs: tuple) -> None:
     checkpoint twice in one process, as the RL test does, gives the same run only if they do.)
     """
     commands = [[str(repo / "train.py"), f"hydra.run.dir={run_dir}", *overrides] for run_dir, overrides in runs]
-    command = [sys.executable, "-c", IN_ONE_PROCESS, json.dumps(commands)]
-    cwd = runs[0][0].parent
-    result = subprocess.run(command, cwd=cwd, env=python_env(repo), capture_output=True, text=True, timeout=600)
-    statuses = re.findall(r"^=== command \d+ exit (\d+)$", result.stdout, flags=re.MULTILINE)
-    assert statuses == ["0"] * len(commands), result.stdout[-3000:] + result.stderr[-3000:]
+    for status, output in run_in_one_process(commands, cwd=runs[0][0].parent, env=python_env(repo)):
+        assert status == 0, output[-3000:]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ not know how to run fails it, so a new README line cannot go untested.
 """
 
 import ast
-import json
 import re
 import shlex
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 import tomllib
 from packaging.requirements import Requirement
 
-from .conftest import CAPSTONES, IN_ONE_PROCESS, python_env
+from .conftest import CAPSTONES, python_env, run_in_one_process
 from .test_readme import RENDER_AND_TRAIN
 
 # What cannot run here, and why: the reason is printed, and the rest of the line is still checked
@@ -176,26 +175,15 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
             pytest.fail(f"{shlex.join(command)}: a README command this test does not know how to run")
     assert trains[0] == ["train.py", *SMOKE], "the README's first training command is the smoke run"
 
-    result = subprocess.run(
-        [sys.executable, "-c", IN_ONE_PROCESS, json.dumps(trains)],
-        cwd=workspace,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,
-    )
-    statuses = re.findall(r"^=== command (\d+) exit (\d+)$", result.stdout, flags=re.MULTILINE)
+    ran = run_in_one_process(trains, cwd=workspace, env=env)
     failed = [
-        f"python {shlex.join(trains[int(number)])} exited {status}:\n{section(result.stdout, int(number))}"
-        for number, status in statuses
-        if status != "0"
+        f"python {shlex.join(trains[number])} exited {status}:\n{output[-2000:]}"
+        for number, (status, output) in enumerate(ran)
+        if status != 0
     ]
     assert not failed, "\n\n".join(failed)
-    assert len(statuses) == len(trains), result.stdout[-5000:]
-    printed = re.split(r"^=== command \d+ exit \d+$", result.stdout, flags=re.MULTILINE)
     for number in composed:
-        assert "submitit_launcher.SlurmLauncher" in printed[number], printed[number][-3000:]
+        assert "submitit_launcher.SlurmLauncher" in ran[number][1], ran[number][1][-3000:]
 
     runs = sorted(path for path in (workspace / "runs").iterdir() if (path / "checkpoints/best.pt").is_file())
     first_run = runs[0].relative_to(workspace)  # the smoke run, which the README's next commands use
@@ -215,12 +203,6 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
         run_process(args, repo, workspace, env)
     if skipped:
         print("Not run here:", *skipped, sep="\n  ")
-
-
-def section(output: str, number: int) -> str:
-    """What command `number` printed: the output between the previous marker and its own."""
-    parts = re.split(r"^=== command \d+ exit \d+$", output, flags=re.MULTILINE)
-    return parts[number][-2000:] if number < len(parts) else output[-2000:]
 
 
 def test_not_here_names_only_lines_some_readme_shows(rendered):

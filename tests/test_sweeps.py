@@ -1,7 +1,6 @@
 """Beyond a grid in the rendered repos: the Optuna search of search.py, with pruning and several workers; SLURM jobs."""
 
 import csv
-import json
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from omegaconf import OmegaConf
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from .conftest import python_env
+from .conftest import python_env, run_in_one_process
 
 # Hydra reads configs/hydra/launcher/submitit_slurm.yaml in place of the plugin's config of that name and
 # warns that it checks the file against it (the config's comment says so); that warning is expected here.
@@ -145,22 +144,6 @@ def test_a_killed_search_goes_on_with_the_same_command_and_runs_the_cut_trial_ag
     assert trials[2].params == cut[1].params and trials[2].user_attrs["retry_of"] == 1
 
 
-# Runs search.py's main once per argv list (a JSON list), in this one process, printing each exit status.
-SEARCHES_IN_PROCESS = """
-import json, runpy, sys
-from omegaconf import OmegaConf
-
-for number, args in enumerate(json.loads(sys.argv[1])):
-    OmegaConf.clear_resolver("pid")  # search.py registers it again on each run
-    sys.argv = ["search.py", *args]
-    try:
-        runpy.run_path("search.py", run_name="__main__")
-        status = 0
-    except SystemExit as stop:
-        status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    sys.stderr.flush()
-    print(f"=== search {number} exit {status}", flush=True)
-"""
 SPACE = "+hparams_search.params"
 BAD_SEARCHES = {  # a mistake in the search, and the sentence it gets
     "hparams_search=grid": "Could not find 'hparams_search/grid'",
@@ -184,19 +167,13 @@ def test_a_mistake_in_the_search_is_one_sentence_and_a_failing_trial_lets_the_se
     searches.append([*smoke, refused, "hparams_search.n_trials=1", "hparams_search.sampler.seed=5"])
     # The same study, searched with other training settings: its trials would not be alike.
     searches.append([*smoke, "seed=7", refused])
-    command = [sys.executable, "-c", SEARCHES_IN_PROCESS, json.dumps(searches)]
-    env = python_env(repo)
-    result = subprocess.run(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    outputs = re.split(r"^=== search \d+ exit \d+$", result.stdout, flags=re.MULTILINE)
-    statuses = [int(status) for status in re.findall(r"^=== search \d+ exit (\d+)$", result.stdout, flags=re.MULTILINE)]
-    assert len(statuses) == len(searches), result.stdout[-3000:]
-    for (bad, sentence), status, output in zip(BAD_SEARCHES.items(), statuses, outputs, strict=False):
+    ran = run_in_one_process([["search.py", *args] for args in searches], cwd=repo, env=python_env(repo))
+    for (bad, sentence), (status, output) in zip(BAD_SEARCHES.items(), ran, strict=False):
         assert status == 1 and sentence in output and "Traceback" not in output, (bad, output[-2000:])
 
-    failing, other_setup = len(BAD_SEARCHES), len(BAD_SEARCHES) + 1
-    assert statuses[failing] == 0, outputs[failing][-3000:]
-    assert "optim.warmup_fraction=1.5 must be between 0 and 1" in outputs[failing]
-    assert statuses[other_setup] == 1 and "was made by a search with the training overrides" in outputs[other_setup]
+    (status, output), (other_status, other_output) = ran[len(BAD_SEARCHES) :]
+    assert status == 0 and "optim.warmup_fraction=1.5 must be between 0 and 1" in output, output[-3000:]
+    assert other_status == 1 and "was made by a search with the training overrides" in other_output
     trials = load_study(tmp_path).trials  # the same study: the mistaken searches above ran no trial in it
     assert [(t.params["optim.warmup_fraction"], t.state) for t in trials] == [
         (1.5, TrialState.FAIL),
