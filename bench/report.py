@@ -701,7 +701,9 @@ def suite(work: Path, repeats: int) -> str:
     )
     seconds = time.perf_counter() - started
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "no output"
-    failed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    # pytest's short summary (-ra): "FAILED <test> - <the first line of its error>", kept whole for the report.
+    lines = result.stdout.splitlines()
+    failed = [line.split(maxsplit=1)[1] for line in lines if line.startswith(("FAILED ", "ERROR "))]
     print(f"  suite: {seconds:.0f} s, {summary}", flush=True)
     return f"""## Template test suite
 
@@ -712,7 +714,7 @@ suites, notebooks, downloads from a local server and the fault tests run inside 
 | wall time | result |
 |---|---|
 | {seconds:.0f} s ({seconds / 60:.1f} min) | {summary.strip("= ")} (exit code {result.returncode}) |
-""" + "".join(f"\nFailed: `{name}`" for name in failed)
+""" + "".join(f"\nFailed: `{line[:500]}`" for line in failed)
 
 
 def checkout() -> str:
