@@ -2,9 +2,10 @@
 
 Commands that train run at smoke size (`debug=smoke` added, on the tiny fixture data): the point is
 that the command as printed is accepted and its whole path runs, not the recipe's score (that is
-bench/'s job). The `train.py` commands of one README run one after another in one Python process,
-each through train.py's own `main` with its own argv, which saves the ~3 s start-up of each; the
-others (evaluate, predict, torchrun) run as processes of their own.
+bench/'s job). The `train.py`, `search.py`, `evaluate.py` and `predict.py` commands of one README run
+one after another in one Python process, each through its script's own `main` with its own argv,
+which saves the ~3 s start-up of each; `torchrun`'s, and predict.py on a photo that the smoke run
+writes, run as processes of their own.
 
 A command that cannot run on a machine without a network, a GPU cluster or a second machine is
 listed in NOT_HERE with the reason, and what runs in its place; any other command this test does
@@ -41,8 +42,6 @@ CPU_TORCH = next(shlex.split(line) for line in RENDER_AND_TRAIN if " install tor
 SMOKE = ["debug=smoke"]
 # Added to a command that picks its own debug mode (debug=overfit trains 100 epochs otherwise).
 SHORT = ["trainer.max_steps=3", "data.root=data/smoke", "data.fixture=true"]
-# What stands in for the README's placeholders.
-PLACEHOLDERS = {"runs/<date>_<time>": "{run}", "my_street.jpg": "{photo}"}
 
 
 def readme_commands(repo: Path) -> list[list[str]]:
@@ -174,6 +173,21 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
         else:
             pytest.fail(f"{shlex.join(command)}: a README command this test does not know how to run")
     assert trains[0] == ["train.py", *SMOKE], "the README's first training command is the smoke run"
+    # The smoke run, which the README's next commands use, in a folder named in advance: then evaluate.py
+    # and predict.py run in the same process as the training commands, after them.
+    first_run = "runs/smoke"
+    trains[0] = [*trains[0], f"hydra.run.dir={first_run}"]
+    after, processes = [], []  # commands that need a fixture photo, which the smoke run writes; torchrun
+    for command in later:
+        line = shlex.join(command).replace("runs/<date>_<time>", first_run)
+        if command[0] == "torchrun":
+            # Two processes on this 2-core machine, whatever the README's GPU count.
+            args = [re.sub(r"^--nproc_per_node=\d+$", "--nproc_per_node=2", arg) for arg in shlex.split(line)[1:]]
+            processes.append([sys.executable, "-m", "torch.distributed.run", *args, *SMOKE])
+        elif "my_street.jpg" in line:
+            after.append(line)
+        else:
+            trains.append(shlex.split(line)[1:])
 
     ran = run_in_one_process(trains, cwd=workspace, env=env)
     failed = [
@@ -185,21 +199,10 @@ def test_every_command_the_readme_shows_runs(rendered, tmp_path, capstone):
     for number in composed:
         assert "submitit_launcher.SlurmLauncher" in ran[number][1], ran[number][1][-3000:]
 
-    runs = sorted(path for path in (workspace / "runs").iterdir() if (path / "checkpoints/best.pt").is_file())
-    first_run = runs[0].relative_to(workspace)  # the smoke run, which the README's next commands use
-    for command in later:
-        line = shlex.join(command)
-        for placeholder, stand_in in PLACEHOLDERS.items():
-            if placeholder in line:
-                value = first_run if stand_in == "{run}" else sample_photo(repo, workspace)
-                line = line.replace(placeholder, str(value))
-        args = shlex.split(line)
-        if args[0] == "torchrun":
-            # Two processes on this 2-core machine, whatever the README's GPU count.
-            args = [re.sub(r"^--nproc_per_node=\d+$", "--nproc_per_node=2", arg) for arg in args[1:]]
-            args = [sys.executable, "-m", "torch.distributed.run", *args, *SMOKE]
-        else:
-            args = [sys.executable, *args[1:]]
+    for line in after:
+        args = shlex.split(line.replace("my_street.jpg", str(sample_photo(repo, workspace))))
+        run_process([sys.executable, *args[1:]], repo, workspace, env)
+    for args in processes:
         run_process(args, repo, workspace, env)
     if skipped:
         print("Not run here:", *skipped, sep="\n  ")
