@@ -110,9 +110,9 @@ def python_env(repo: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(repo / "src")}
 
 
-# Runs command lines of train.py, search.py or evaluate.py (a JSON list of argv lists, the script
-# first) one after another in one Python process, each through the script's own main, and prints a
-# marker with each one's exit status. Start-up (PyTorch, Hydra: ~3 s) is then paid once, not per command.
+# Runs a rendered repo's command lines (train.py, search.py, evaluate.py, predict.py: a JSON list of
+# argv lists, the script first) one after another in one Python process, each through the script's own
+# main, and prints a marker with each one's exit status. Start-up (PyTorch, Hydra: ~3 s) is paid once.
 IN_ONE_PROCESS = """
 import json, os, runpy, sys
 from omegaconf import OmegaConf
