@@ -161,9 +161,13 @@ BEFORE_THE_CAPSTONE = (
 THE_LOOPS_OWN = ("ctrl_c_saves_a_checkpoint", "resume_true_continues")
 
 
-def assert_own_tests_pass(repo: Path, *args: str) -> None:
-    """Run a rendered repo's own test suite (or `args` of it) in a fresh process; it must pass."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+def assert_own_tests_pass(repo: Path, *args: str, basetemp: Path) -> None:
+    """Run a rendered repo's own test suite (or `args` of it) in a fresh process; it must pass.
+
+    Its temporary folders go to `basetemp` (a folder of the calling test's): left to itself, each such
+    run makes a numbered folder beside this suite's and deletes the older ones, a few seconds of work.
+    """
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={basetemp}", *args]
     result = subprocess.run(command, cwd=repo, env=python_env(repo), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout

@@ -108,7 +108,7 @@ def test_both_engines_train_the_same_weights(lightning_repo, imported, tmp_path)
 
 
 @pytest.mark.slow
-def test_the_lightning_repos_own_training_and_command_tests_pass(lightning_repo):
+def test_the_lightning_repos_own_training_and_command_tests_pass(lightning_repo, tmp_path):
     """Its tests/ run its train.py and Lightning: resume, Ctrl-C, NaN, early stopping, bad settings.
 
     Left out: logger=wandb with Lightning (tests/test_wandb.py runs it), and the command tests that
@@ -121,4 +121,5 @@ def test_the_lightning_repos_own_training_and_command_tests_pass(lightning_repo)
     repo = lightning_repo("mnist")
     before_the_engine = [name for name in BEFORE_THE_CAPSTONE if name != "ctrl_c_before_training_begins"]
     selection = " and ".join(f"not {name}" for name in ("wandb", *before_the_engine, "resume_true_continues"))
-    assert_own_tests_pass(repo, "tests/test_training.py", "tests/test_commands.py", "-k", selection)
+    own_tests = ["tests/test_training.py", "tests/test_commands.py", "-k", selection]
+    assert_own_tests_pass(repo, *own_tests, basetemp=tmp_path / "own-tests")

@@ -69,7 +69,7 @@ def test_the_rendered_repos_own_tests_pass_in_a_fresh_git_repo(capstone_repo, tm
         # demo.py without Gradio: the same lines in every render, run in the mnist one.
         "rl": ["-k", "not resume_true_continues and not atari-extra0 and not without_gradio"],
     }.get(capstone, ["-k", " and ".join(f"not {t}" for t in same_everywhere)])
-    assert_own_tests_pass(repo, *selection)
+    assert_own_tests_pass(repo, *selection, basetemp=tmp_path / "own-tests")
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
     assert status == "", status  # the tests wrote nothing into the repo that git would pick up
 

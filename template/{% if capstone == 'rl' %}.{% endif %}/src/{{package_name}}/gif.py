@@ -7,21 +7,31 @@ from PIL import Image
 
 
 def save_gif(frames: list[np.ndarray], path: str | Path, fps: int = 30, width: int | None = None) -> Path:
-    """Write RGB frames (height x width x 3, uint8) as a looping GIF, scaled to `width` pixels if given."""
+    """Write RGB frames (height x width x 3, uint8) as a looping GIF, scaled to `width` pixels if given.
+
+    A picture held on screen is one array repeated (play.record_game holds each position for half a
+    second): it is converted once, and Pillow writes the repeats as one frame that lasts longer.
+    """
     if not frames:
         raise ValueError("save_gif needs at least one frame")
-    images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)).convert("RGB") for frame in frames]
-    if width and images[0].width != width:
-        height = round(images[0].height * width / images[0].width)
-        images = [image.resize((width, height), Image.Resampling.BILINEAR) for image in images]
-    # One palette for the whole animation, made from up to 16 frames spread over it: Pillow's default,
+    pictures = {}  # id of each distinct array: its image
+    for frame in frames:
+        if id(frame) not in pictures:
+            pictures[id(frame)] = Image.fromarray(np.asarray(frame, dtype=np.uint8)).convert("RGB")
+    first = next(iter(pictures.values()))
+    if width and first.width != width:
+        height = round(first.height * width / first.width)
+        pictures = {key: image.resize((width, height), Image.Resampling.BILINEAR) for key, image in pictures.items()}
+    # One palette for the whole animation, made from up to 16 pictures spread over it: Pillow's default,
     # a palette per frame, takes about 30x longer to write the same picture.
-    samples = images[:: max(1, len(images) // 16)][:16]
-    montage = Image.new("RGB", (images[0].width, images[0].height * len(samples)))
+    distinct = list(pictures.values())
+    samples = distinct[:: max(1, len(distinct) // 16)][:16]
+    montage = Image.new("RGB", (samples[0].width, samples[0].height * len(samples)))
     for i, sample in enumerate(samples):
         montage.paste(sample, (0, i * sample.height))
     palette = montage.quantize(colors=256)
-    images = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
+    pictures = {key: image.quantize(palette=palette, dither=Image.Dither.NONE) for key, image in pictures.items()}
+    images = [pictures[id(frame)] for frame in frames]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     duration = max(round(1000 / fps), 20)  # milliseconds per frame; browsers slow down anything below 20

@@ -125,8 +125,9 @@ def record_game(network, player, seed: int, tries: int = 10) -> tuple[list[np.nd
             break
     # A move every half second at 30 frames per second; the final position, its line of four ringed
     # in white, stays for 2 seconds.
+    # Each position is drawn once and repeated (save_gif converts a repeated picture once).
     final = board_image(boards[-1], highlight=winning_line(boards[-1]))
-    frames = [board_image(board) for board in boards for _ in range(15)] + [final] * 45
+    frames = [picture for picture in map(board_image, boards) for _ in range(15)] + [final] * 45
     return frames, float(info["winner"][0])
 
 

@@ -62,8 +62,9 @@ class TrainingRun(RunFolder):
         self.solved = False
         self.on_validation = on_validation  # search.py's pruner: it may stop the run by raising optuna.TrialPruned
 
-        every = cfg.trainer.eval_every
-        self.next_eval = (self.step // every + 1) * every
+        # Read at every step: plain numbers, not DictConfig lookups (microseconds each).
+        self.total_steps, self.eval_every = cfg.trainer.total_steps, cfg.trainer.eval_every
+        self.next_eval = (self.step // self.eval_every + 1) * self.eval_every
         self.returns: list[float] = []  # episodes finished since the last log row
         self.lengths: list[float] = []
         self.clock, self.clock_step = time.perf_counter(), self.step
@@ -160,11 +161,11 @@ class TrainingRun(RunFolder):
         `state()` gives what the algorithm needs to resume (networks, optimizer, ...), called only
         when a checkpoint is written.
         """
-        out_of_steps = self.step >= self.cfg.trainer.total_steps
+        out_of_steps = self.step >= self.total_steps
         if self.step >= self.next_eval or out_of_steps:
             self.check_weights(network)
             self.evaluate(network, state)
-            self.next_eval = (self.step // self.cfg.trainer.eval_every + 1) * self.cfg.trainer.eval_every
+            self.next_eval = (self.step // self.eval_every + 1) * self.eval_every
         elif self.stop_request.requested:
             self.check_weights(network)
             self.save("last.pt", self.checkpoint(state()))
@@ -183,7 +184,7 @@ class TrainingRun(RunFolder):
         shown = "  ".join(f"{k.removeprefix('val/')} {v:.3g}" for k, v in metrics.items())
         log.info("step %d  eval: %s%s", self.step, shown, "  (solved)" if self.solved else "")
         if self.on_validation is not None:
-            self.on_validation(math.ceil(self.step / self.cfg.trainer.eval_every), monitored)  # evaluations so far
+            self.on_validation(math.ceil(self.step / self.eval_every), monitored)  # evaluations so far
         return metrics
 
     def checkpoint(self, state: dict) -> dict:
