@@ -22,7 +22,9 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
 
     def write(f) -> None:
-        with gzip.GzipFile(fileobj=f, mode="wb") as gz:
+        # Level 1: every smoke run writes these files, and gzip's default, level 9, took 0.18 s
+        # instead of 0.01 s on the 600 noisy training images, to make them 4% smaller.
+        with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as gz:
             gz.write(header + array.tobytes())
 
     atomic_write(path, write)
