@@ -19,6 +19,17 @@ def run(*args: str, cwd: Path, unset: tuple[str, ...] = ()) -> subprocess.Comple
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+def run_noting_torch(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run `script` as a learner does; its output ends with whether PyTorch was loaded ("torch loaded: ...")."""
+    code = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('torch loaded:', 'torch' in sys.modules))\n"
+        f"sys.argv = [{script!r}, *{list(args)!r}]\n"
+        f"runpy.run_path({str(ROOT / script)!r}, run_name='__main__')\n"
+    )
+    return run("-c", code, cwd=cwd)
+
+
 def run_interrupted(script: str, module: str, function: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run `script` as a learner does, with a real Ctrl-C (SIGINT) arriving as `module.function` starts."""
     code = (
@@ -85,13 +96,7 @@ def test_an_appended_key_that_nothing_reads_is_refused(tmp_path):
 
 def test_a_mistyped_override_fails_with_a_message_before_pytorch_loads(tmp_path):
     # train.py checks the command first, so a typo costs well under a second, not PyTorch's start-up.
-    code = (
-        "import atexit, runpy, sys\n"
-        "atexit.register(lambda: print('torch loaded:', 'torch' in sys.modules))\n"
-        "sys.argv = ['train.py', 'debug=smoke', 'trainer.total_step=3']\n"
-        f"runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')\n"
-    )
-    result = run("-c", code, cwd=tmp_path)
+    result = run_noting_torch("train.py", "debug=smoke", "trainer.total_step=3", cwd=tmp_path)
     assert result.returncode == 1 and "trainer.total_step" in result.stderr, result.stderr
     assert "torch loaded: False" in result.stdout
     assert not (tmp_path / "runs").exists()
@@ -108,8 +113,8 @@ def test_a_bad_number_is_one_sentence_not_a_traceback(tmp_path):
 
 def test_evaluate_without_a_checkpoint_says_so(tmp_path):
     # A mistake evaluate.py prints as one sentence (test_training.py checks the others in-process).
-    result = run(str(ROOT / "evaluate.py"), cwd=tmp_path)
-    assert result.returncode == 1
+    result = run_noting_torch("evaluate.py", cwd=tmp_path)
+    assert result.returncode == 1 and "torch loaded: False" in result.stdout  # checked first: an instant answer
     assert "Pass ckpt=PATH" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -12,6 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from omegaconf import DictConfig, OmegaConf
+
 from .errors import UserError
 from .files import file_system_error
 
@@ -43,6 +45,13 @@ def resolve_checkpoint(ckpt: str | Path | None, runs_root: Path = RUNS_ROOT) -> 
             raise UserError(f"No trained run under {runs_root}/; train one first, or name its checkpoint.")
         return candidates[-1]
     return in_folder(Path(ckpt), "best.pt")
+
+
+def checkpoint_named(cfg: DictConfig) -> Path:
+    """The checkpoint evaluate.py's ckpt= names (resolve_checkpoint), or the sentence that asks for one."""
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
+    return resolve_checkpoint(cfg.ckpt)
 
 
 def in_folder(path: Path, name: str) -> Path:

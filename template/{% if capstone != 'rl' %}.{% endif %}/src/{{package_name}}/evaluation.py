@@ -12,10 +12,10 @@ from .model import build_model
 from .plots import plot_test_predictions
 from .plumbing import mixed_precision, runtime
 from .plumbing.checkpoint import load_checkpoint
-from .plumbing.errors import UserError, check_number
+from .plumbing.errors import check_number
 from .plumbing.files import write_text
 from .plumbing.report import check_report, report_evaluation
-from .plumbing.run_paths import resolve_checkpoint
+from .plumbing.run_paths import checkpoint_named
 from .plumbing.tracking import log_evaluation
 from .task import CAPSTONE, Task
 
@@ -25,11 +25,9 @@ SMOKE = "These figures come from the tiny fixture data of a smoke run, not the r
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Evaluate `cfg.ckpt` on the test split; write metrics.json and plots into its run folder."""
-    if OmegaConf.is_missing(cfg, "ckpt"):
-        raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
+    path = checkpoint_named(cfg)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     check_number(cfg, "batch_size", whole=True, least=1, null="the run's data.eval_batch_size")
     check_report(cfg.report)
-    path = resolve_checkpoint(cfg.ckpt)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     state = load_checkpoint(path, CAPSTONE)
     trained = OmegaConf.create(state["config"])  # the run's own config: same model, same data
     data_cfg = trained.data

@@ -19,21 +19,19 @@ from .plumbing.checkpoint import load_checkpoint
 from .plumbing.errors import UserError, check_number
 from .plumbing.files import write_text
 from .plumbing.report import check_report, report_evaluation
-from .plumbing.run_paths import resolve_checkpoint
+from .plumbing.run_paths import checkpoint_named
 from .plumbing.tracking import log_evaluation
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """evaluate.py: evaluation episodes (env.eval_policy) with a checkpoint's network; metrics.json, agent.gif and
     returns.png go into the checkpoint's run folder."""
-    if OmegaConf.is_missing(cfg, "ckpt"):
-        raise UserError("Which checkpoint? Pass ckpt=PATH, e.g. ckpt=runs/<date>_<time>/checkpoints/best.pt.")
+    path = checkpoint_named(cfg)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     check_number(cfg, "episodes", whole=True, least=1)
     check_number(cfg, "proved_positions", whole=True, least=0)
     check_number(cfg, "simulations", whole=True, least=0, null="the run's algo.play_simulations")
     check_report(cfg.report)
     opponent(cfg.gif.opponent)  # an unknown name: its sentence now, not after the games
-    path = resolve_checkpoint(cfg.ckpt)  # a .pt file, or a run folder or its checkpoints/ folder: best.pt
     state = load_checkpoint(path, "rl")
     trained = OmegaConf.create(state["config"])
     if cfg.simulations is not None and trained.algo.name != "alphazero":
