@@ -165,8 +165,14 @@ def steps(device: str, data: dict[str, Path]) -> list[tuple[str, str, list[str],
 
 
 def run(bundle: Path, output: Path, device: str, only: list | None, smoke_only: bool, budget_s: float) -> list[dict]:
-    bundle = bundle.resolve()  # the commands run in the rendered repos' folders
-    work = Path(tempfile.mkdtemp(prefix="gpu_check-"))  # the installed wheels, IMDB's reviews, the run folders
+    # The installed wheels, IMDB's reviews and the run folders: removed at the end (results go to `output`).
+    with tempfile.TemporaryDirectory(prefix="gpu_check-") as work:
+        return run_in(Path(work), bundle.resolve(), output, device, only, smoke_only, budget_s)
+
+
+def run_in(
+    work: Path, bundle: Path, output: Path, device: str, only: list | None, smoke_only: bool, budget_s: float
+) -> list[dict]:
     started = time.monotonic()
     site = install_missing(bundle, work)
     results = [machine(site)]
@@ -174,7 +180,7 @@ def run(bundle: Path, output: Path, device: str, only: list | None, smoke_only: 
     for number, (repo_name, what, overrides, limit) in enumerate(steps(device, data)):
         if (only and repo_name not in only) or (smoke_only and not what.startswith("smoke")):
             continue
-        repo = bundle / "repos" / repo_name
+        repo = bundle / "repos" / repo_name  # the commands run in the rendered repos' folders
         left = budget_s - (time.monotonic() - started)
         if left < 20:
             results.append({"repo": repo_name, "check": what, "status": "skipped: the time budget was spent"})

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -70,10 +71,17 @@ def test_prepare_gathers_the_renders_and_a_data_subset_and_run_checks_them_on_th
     # The bundle's own copy of the script runs there; here on the CPU, the smoke steps of one repo.
     results = tmp_path / "results.json"
     command = [sys.executable, str(bundle / "gpu_check.py"), "run", "--device", "cpu", "--only", "mnist"]
+    scratch = tmp_path / "scratch"  # for its temporary folder, which it removes at the end
+    scratch.mkdir()
     checked = subprocess.run(
-        [*command, "--smoke-only", "--output", str(results)], capture_output=True, text=True, timeout=600
+        [*command, "--smoke-only", "--output", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
+    assert not list(scratch.glob("gpu_check-*"))  # (PyTorch's compiler and torchrun leave their own)
     machine, *steps = json.loads(results.read_text())
     assert machine["torch"] and machine["gpu"] is None
     assert [step["check"] for step in steps] == ["smoke 32", "smoke bf16", "smoke auto", "smoke ddp"]
